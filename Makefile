@@ -1,0 +1,33 @@
+# Quick start: `make test` (creates .venv, installs with test extras, runs the suite).
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-test
+
+.PHONY: test test-slow demo bench lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(VENV)/bin/python experiments/bench/losses.py
+
+lint: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet ruff
+	$(VENV)/bin/ruff check jax_ssl tests experiments
+
+demo:
+	@echo "make demo: the training demo (Fashion-MNIST pretraining + kNN/linear-probe table) arrives"
+	@echo "with issues 4/5 and 3b/5; it is not built yet. 'make test' and 'make bench' work today."
+	@exit 2
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,66 @@
+"""The `data` mesh and running per-device code on it (DESIGN.md §3).
+
+One mesh axis, ``data``, spans every device of every host. Parameters are replicated,
+batches are split on their leading axis, and code that needs cross-device reductions
+runs per device under ``jax.shard_map`` with ``axis_name=DATA_AXIS``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh named ``data`` over ``devices`` (default: all devices of all processes)."""
+    devices = jax.devices() if devices is None else list(devices)
+    if not devices:
+        raise ValueError("data_mesh needs at least one device.")
+    # Auto axes: shard_map and jit reshard their inputs to the requested specs.
+    return Mesh(np.asarray(devices), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading axis split over ``data``; the rest of each array whole on its device."""
+    return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated_sharding(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def check_batch_divisible(global_batch_size: int, mesh: Mesh) -> int:
+    """Returns the per-device batch, or raises ValueError naming both numbers."""
+    devices = mesh.devices.size
+    if global_batch_size <= 0 or global_batch_size % devices:
+        raise ValueError(
+            f"global batch size {global_batch_size} is not divisible by the {devices} devices "
+            f"of the '{DATA_AXIS}' mesh; choose a multiple of {devices}.")
+    processes = jax.process_count()
+    if global_batch_size % processes:
+        raise ValueError(
+            f"global batch size {global_batch_size} is not divisible by the {processes} "
+            f"processes; choose a multiple of {processes}.")
+    return global_batch_size // devices
+
+
+def shard_over_data(fn: Callable, mesh: Mesh, *, in_specs=P(DATA_AXIS), out_specs=P()):
+    """Runs ``fn`` once per device of ``mesh`` under ``jax.shard_map``.
+
+    ``fn`` sees its device's shard of each argument whose spec is ``P('data')`` and may
+    reduce over ``DATA_AXIS`` (every loss in ``jax_ssl.losses`` takes it as
+    ``axis_name``). The default specs split every argument's leading axis and return a
+    replicated result, e.g. a loss::
+
+        loss = jax.jit(shard_over_data(
+            functools.partial(losses.info_nce, axis_name=DATA_AXIS), mesh))(z1, z2)
+
+    Gradients taken outside (``jax.grad`` of the returned function) are those of the
+    global-batch computation.
+    """
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
