@@ -92,6 +92,32 @@ def gather_batch(x, axis_name):
     return x if axis_name is None else lax.all_gather(x, axis_name, axis=0, tiled=True)
 
 
+def gather_batch_replicated(x, axis_name):
+    """``gather_batch`` for values that must come out replicated (no gradient).
+
+    Each device places its rows into a zero array of the global shape and the arrays
+    are summed over devices, so the result is known to be identical on every device
+    (``shard_map`` can return it with ``out_specs=P()``). The traffic is the global
+    batch, not the replicated state that the gathered rows then update.
+    """
+    if axis_name is None:
+        return x
+    x = lax.stop_gradient(x)
+    b = x.shape[0]
+    placed = jnp.zeros((b * num_devices(axis_name),) + x.shape[1:], x.dtype)
+    placed = lax.dynamic_update_slice_in_dim(placed, x, device_index(axis_name) * b, axis=0)
+    return lax.psum(placed, axis_name)
+
+
+def global_logsumexp(x, axis, axis_name):
+    """log Σ exp(x) over ``axis`` of this shard and over all shards of ``axis_name``."""
+    peak = global_max(jnp.max(x, axis=axis, keepdims=axis is not None), axis_name)
+    peak = lax.stop_gradient(jnp.where(jnp.isfinite(peak), peak, 0.0))
+    total = global_sum(jnp.sum(jnp.exp(x - peak), axis=axis, keepdims=axis is not None),
+                       axis_name)
+    return jnp.log(total) + peak
+
+
 def cross_entropy(logits, labels):
     """Per-row softmax cross-entropy with integer labels, float32. logits [B, C], labels [B]."""
     logits = f32(logits)

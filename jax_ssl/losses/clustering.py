@@ -9,19 +9,10 @@ from jax_ssl.losses._common import (
     check_positive,
     check_rank,
     f32,
-    global_max,
+    global_logsumexp,
     global_mean,
-    global_sum,
     num_devices,
 )
-
-
-def _global_logsumexp(x, axis, axis_name):
-    """log Σ exp(x) over ``axis`` of this shard and over all shards of ``axis_name``."""
-    peak = global_max(jnp.max(x, axis=axis, keepdims=True), axis_name)
-    peak = lax.stop_gradient(jnp.where(jnp.isfinite(peak), peak, 0.0))
-    return jnp.log(global_sum(jnp.sum(jnp.exp(x - peak), axis=axis, keepdims=True),
-                              axis_name)) + peak
 
 
 def sinkhorn(scores, *, epsilon: float = 0.05, num_iters: int = 3, axis_name=None):
@@ -49,10 +40,10 @@ def sinkhorn(scores, *, epsilon: float = 0.05, num_iters: int = 3, axis_name=Non
     k, b = log_q.shape
     n = b * num_devices(axis_name)
     log_k, log_n = jnp.log(k), jnp.log(n)
-    log_q = log_q - _global_logsumexp(log_q, None, axis_name)
+    log_q = log_q - global_logsumexp(log_q, None, axis_name)
     for _ in range(num_iters):
-        log_q = log_q - _global_logsumexp(log_q, 1, axis_name) - log_k  # prototypes
-        log_q = log_q - _global_logsumexp(log_q, 0, None) - log_n  # samples: local
+        log_q = log_q - global_logsumexp(log_q, 1, axis_name) - log_k  # prototypes
+        log_q = log_q - global_logsumexp(log_q, 0, None) - log_n  # samples: local
     return jnp.exp(log_q + log_n).T
 
 

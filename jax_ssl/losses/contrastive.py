@@ -13,6 +13,8 @@ from jax_ssl.losses._common import (
     device_index,
     f32,
     gather_batch,
+    gather_batch_replicated,
+    global_logsumexp,
     global_mean,
     l2_normalize,
     num_devices,
@@ -112,12 +114,10 @@ def nce_log_normalizer(embeddings, memory_bank, indices, negative_indices, *,
     logits = memory_bank_logits(
         l2_normalize(f32(embeddings)), memory_bank, indices, negative_indices,
         temperature=temperature)
-    # log(mean(exp(logits))), averaged over devices' means like VISSL's gather+mean.
-    local_log_mean = jax.nn.logsumexp(logits) - jnp.log(logits.size)
-    if axis_name is not None:
-        local_log_mean = jax.nn.logsumexp(
-            lax.all_gather(local_log_mean, axis_name)) - jnp.log(num_devices(axis_name))
-    return lax.stop_gradient(local_log_mean + jnp.log(memory_bank.shape[0]))
+    # log(mean(exp(logits))) over the global batch (VISSL averages equal-sized devices' means).
+    log_mean = global_logsumexp(logits, None, axis_name) - jnp.log(
+        logits.size * num_devices(axis_name))
+    return lax.stop_gradient(log_mean + jnp.log(memory_bank.shape[0]))
 
 
 def nce_loss(embeddings, memory_bank, indices, negative_indices, *, log_normalizer,
@@ -186,8 +186,8 @@ def memory_bank_update(memory_bank, indices, embeddings, *, momentum: float = 0.
     """
     check_rank("embeddings", embeddings, 2, "[B, D]")
     embeddings = lax.stop_gradient(l2_normalize(f32(embeddings)))
-    indices = gather_batch(indices, axis_name)
-    embeddings = gather_batch(embeddings, axis_name)
+    indices = gather_batch_replicated(indices, axis_name)
+    embeddings = gather_batch_replicated(embeddings, axis_name)
     memory_bank = f32(memory_bank)
     mixed = momentum * memory_bank[indices] + (1 - momentum) * embeddings
     return memory_bank.at[indices].set(l2_normalize(mixed))
