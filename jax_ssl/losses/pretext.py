@@ -102,6 +102,7 @@ def jigsaw_loss(logits, permutation_index, *, axis_name=None):
 
     logits [B, P]; permutation_index [B] in 0..P-1.
     """
+    check_labels("permutation_index", permutation_index, logits)
     return classification_loss(logits, permutation_index, axis_name=axis_name)
 
 
