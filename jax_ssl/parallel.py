@@ -14,6 +14,8 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 DATA_AXIS = "data"
+BATCH_SPEC = P(DATA_AXIS)  # leading axis split over the devices
+REPLICATED_SPEC = P()
 
 
 def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -27,11 +29,11 @@ def data_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
     """Leading axis split over ``data``; the rest of each array whole on its device."""
-    return NamedSharding(mesh, P(DATA_AXIS))
+    return NamedSharding(mesh, BATCH_SPEC)
 
 
 def replicated_sharding(mesh: Mesh) -> NamedSharding:
-    return NamedSharding(mesh, P())
+    return NamedSharding(mesh, REPLICATED_SPEC)
 
 
 def check_batch_divisible(global_batch_size: int, mesh: Mesh) -> int:
@@ -49,7 +51,8 @@ def check_batch_divisible(global_batch_size: int, mesh: Mesh) -> int:
     return global_batch_size // devices
 
 
-def shard_over_data(fn: Callable, mesh: Mesh, *, in_specs=P(DATA_AXIS), out_specs=P()):
+def shard_over_data(fn: Callable, mesh: Mesh, *, in_specs=BATCH_SPEC,
+                    out_specs=REPLICATED_SPEC):
     """Runs ``fn`` once per device of ``mesh`` under ``jax.shard_map``.
 
     ``fn`` sees its device's shard of each argument whose spec is ``P('data')`` and may

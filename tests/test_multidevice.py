@@ -45,7 +45,7 @@ def on_pmap(case):
     per_device = jax.pmap(functools.partial(case.fn, axis_name="i"), axis_name="i")
 
     def per_device_outputs(*args):
-        return per_device(*[split(x, a) for x, a in zip(args, case.batch_axes)])
+        return per_device(*[split(x, a) for x, a in zip(args, case.batch_axes, strict=True)])
 
     def run(*args):
         out = per_device_outputs(*args)
@@ -76,7 +76,7 @@ def test_values_and_input_gradients_equal_single_device(case, distribute, rng):
     if case.grad_argnums:
         expected = jax.grad(reference, argnums=case.grad_argnums)(*args)
         actual = jax.jit(jax.grad(distributed, argnums=case.grad_argnums))(*args)
-        for i, g_actual, g_expected in zip(case.grad_argnums, actual, expected):
+        for i, g_actual, g_expected in zip(case.grad_argnums, actual, expected, strict=True):
             assert_close(g_actual, g_expected, f"{case.name} gradient of input {i}")
             if i == case.grad_argnums[0]:
                 assert np.any(np.asarray(g_expected)), "the first input must get a gradient"
@@ -118,6 +118,6 @@ def test_parameter_gradient_as_a_training_step_takes_it(case, rng):
     def pmap_step(w, *args):
         return jax.lax.pmean(jax.grad(functools.partial(fn, axis_name="i"))(w, *args), "i")
 
-    pieces = [split(x, a) for x, a in zip(args, case.batch_axes)]
+    pieces = [split(x, a) for x, a in zip(args, case.batch_axes, strict=True)]
     pmap_grad = jax.pmap(pmap_step, axis_name="i", in_axes=(None,) + (0,) * len(args))(w, *pieces)
     assert_close(pmap_grad[0], expected, f"{case.name} pmap param grad")

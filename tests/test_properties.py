@@ -12,7 +12,7 @@ def permute_batch(case, args, rng):
     """Reorders every batched input with one permutation per batch length."""
     perms = {}
     out = []
-    for x, axis in zip(args, case.batch_axes):
+    for x, axis in zip(args, case.batch_axes, strict=True):
         if axis is None:
             out.append(x)
             continue

@@ -1,7 +1,6 @@
 """Contrastive losses: SimCLR's NT-Xent, MoCo v3, and PIRL's NCE against a memory bank."""
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
