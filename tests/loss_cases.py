@@ -101,6 +101,12 @@ CASES = [
          lambda r: (normal(r, N, 6), normal(r, N, 6)), (0, 0), (0, 1)),
     Case("vicreg_loss", lambda a, b, axis_name: losses.vicreg_loss(a, b, axis_name=axis_name),
          lambda r: (normal(r, N, 6, scale=0.5), normal(r, N, 6, scale=0.5)), (0, 0), (0, 1)),
+    # Features wider than the global batch: the N×N Gram route of the D×D sums.
+    Case("barlow_twins_loss_wide",
+         lambda a, b, axis_name: losses.barlow_twins_loss(a, b, axis_name=axis_name),
+         lambda r: (normal(r, N, 40), normal(r, N, 40)), (0, 0), (0, 1)),
+    Case("vicreg_loss_wide", lambda a, b, axis_name: losses.vicreg_loss(a, b, axis_name=axis_name),
+         lambda r: (normal(r, N, 24, scale=0.5), normal(r, N, 24, scale=0.5)), (0, 0), (0, 1)),
     Case("pirl_loss",
          lambda e, t, m, i, n, z, axis_name: losses.pirl_loss(
              e, t, m, i, n, log_normalizer=z, axis_name=axis_name),

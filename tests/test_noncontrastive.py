@@ -28,8 +28,13 @@ def np_barlow(z1, z2, lambd=0.0051):
     return on + lambd * off
 
 
-def test_barlow_twins_matches_official(rng):
-    z1, z2 = rng.normal(size=(12, 7)), rng.normal(size=(12, 7)) * 3 + 1
+# (batch, features): the D×D route, and the N×N Gram route for features wider than 2N.
+SHAPES = [(12, 7), (8, 40)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_barlow_twins_matches_official(rng, shape):
+    z1, z2 = rng.normal(size=shape), rng.normal(size=shape) * 3 + 1
     np.testing.assert_allclose(losses.barlow_twins_loss(z1, z2), np_barlow(z1, z2), rtol=1e-5)
     np.testing.assert_allclose(losses.barlow_twins_loss(z1, z2, lambd=0.1),
                                np_barlow(z1, z2, 0.1), rtol=1e-5)
@@ -58,8 +63,9 @@ def np_vicreg(x, y, sim=25.0, std=25.0, cov=1.0):
     return sim * repr_loss + std * std_loss + cov * (off(cov_x) / d + off(cov_y) / d)
 
 
-def test_vicreg_matches_official(rng):
-    x, y = 0.5 * rng.normal(size=(10, 6)), 0.5 * rng.normal(size=(10, 6)) + 0.2
+@pytest.mark.parametrize("shape", SHAPES)
+def test_vicreg_matches_official(rng, shape):
+    x, y = 0.5 * rng.normal(size=shape), 0.5 * rng.normal(size=shape) + 0.2
     np.testing.assert_allclose(losses.vicreg_loss(x, y), np_vicreg(x, y), rtol=1e-5)
     np.testing.assert_allclose(losses.vicreg_loss(x, y, sim_coeff=1, std_coeff=2, cov_coeff=3),
                                np_vicreg(x, y, 1, 2, 3), rtol=1e-5)
