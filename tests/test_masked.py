@@ -1,6 +1,4 @@
 """patchify/unpatchify layout, MAE's loss with per-patch unbiased variance, I-JEPA's loss."""
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
