@@ -19,6 +19,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python experiments/bench/losses.py
+	$(VENV)/bin/python experiments/bench/models.py
 
 lint: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet ruff

@@ -28,14 +28,13 @@ takes about 2 minutes and peaks at 3.5 GB of host memory; ``--scale 0.125`` take
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import numpy as np
+from benchlib import markdown_table, plain_table, time_fn
 
 from jax_ssl import losses
 
@@ -120,20 +119,6 @@ CASES = [
 ]
 
 
-def time_fn(fn, args, repeats):
-    """(compile seconds, median ms per call) of ``jax.jit(fn)`` on ``args``."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(*args))  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - start)
-    return compile_s, 1e3 * statistics.median(times)
-
-
 def describe(inputs, argnums):
     """'z1*,z2* 4096x128, mask 64x196': names grouped by shape, * on differentiated ones."""
     groups = []
@@ -150,32 +135,17 @@ def describe(inputs, argnums):
 def run_case(case, scale, repeats, seed):
     inputs = case.build(np.random.default_rng(seed), lambda n: max(2, round(n * scale)))
     args = jax.block_until_ready(jax.device_put(list(inputs.values())))
-    fwd_compile, fwd_ms = time_fn(case.fn, args, repeats)
+    fwd_compile, fwd_s = time_fn(case.fn, args, repeats)
     compile_cell, bwd_cell = f"{fwd_compile:.2f}", "-"
     if case.argnums:
         grad_fn = jax.value_and_grad(case.fn, argnums=case.argnums)
-        bwd_compile, bwd_ms = time_fn(grad_fn, args, repeats)
-        compile_cell, bwd_cell = f"{compile_cell}/{bwd_compile:.2f}", f"{bwd_ms:.2f}"
-    return [case.name, describe(inputs, case.argnums), compile_cell, f"{fwd_ms:.2f}", bwd_cell]
+        bwd_compile, bwd_s = time_fn(grad_fn, args, repeats)
+        compile_cell, bwd_cell = f"{compile_cell}/{bwd_compile:.2f}", f"{1e3 * bwd_s:.2f}"
+    return [case.name, describe(inputs, case.argnums), compile_cell, f"{1e3 * fwd_s:.2f}",
+            bwd_cell]
 
 
 HEADER = ["loss", "shapes", "compile s", "fwd ms", "fwd+bwd ms"]
-
-
-def plain_table(rows):
-    widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
-
-    def align(row):  # text columns left, numbers right
-        return "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                         for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([align(HEADER), rule] + [align(row) for row in rows])
-
-
-def markdown_table(rows):
-    lines = [HEADER, ["---", "---", "---:", "---:", "---:"], *rows]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 def main(argv=None):
@@ -202,10 +172,10 @@ def main(argv=None):
         if not only or case.name in only:
             print(f"{case.name}...", file=sys.stderr, flush=True)
             rows.append(run_case(case, args.scale, args.repeats, args.seed))
-    print(plain_table(rows))
+    print(plain_table(HEADER, rows, text_columns=2))
     if args.markdown:
         print()
-        print(markdown_table(rows))
+        print(markdown_table(HEADER, rows, text_columns=2))
 
 
 if __name__ == "__main__":

@@ -71,14 +71,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
-import time
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from benchlib import markdown_table, plain_table, time_fn
 
 from jax_ssl.models import backbone
 from jax_ssl.models.resnet import ResNet
@@ -188,20 +187,6 @@ def xla_flops(fn, args) -> float | None:
     return float(flops) if flops and flops > 0 else None
 
 
-def time_fn(fn, args, repeats):
-    """(compile seconds, median seconds per call) of ``jax.jit(fn)`` on ``args``."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(*args))  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - start)
-    return compile_s, statistics.median(times)
-
-
 def run_case(case, dtype_name, batch, repeats, seed):
     """(table cells without MFU, achieved FLOP/s, whether XLA's count was missing)."""
     model = backbone(case.model, dtype=DTYPES[dtype_name], **case.overrides)
@@ -255,22 +240,6 @@ def significant(x, digits=3):
 HEADER = ["model", "dtype", "px", "batch", "compile s", "ms/img", "img/s", "XLA GF",
           "analytic GF", "TFLOP/s"]
 TEXT_COLUMNS = 2  # left-aligned; the rest are numbers, right-aligned
-
-
-def plain_table(header, rows):
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def align(row):
-        return "  ".join(cell.ljust(w) if i < TEXT_COLUMNS else cell.rjust(w)
-                         for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([align(header), rule] + [align(row) for row in rows])
-
-
-def markdown_table(header, rows):
-    rule = ["---"] * TEXT_COLUMNS + ["---:"] * (len(header) - TEXT_COLUMNS)
-    return "\n".join("| " + " | ".join(line) + " |" for line in [header, rule, *rows])
 
 
 def main(argv=None):
@@ -328,7 +297,7 @@ def main(argv=None):
                    if args.peak_tflops else "")
             reference.append(f"{dtype_name} {significant(flops / 1e12)} TFLOP/s{mfu}")
 
-    print(plain_table(header, rows))
+    print(plain_table(header, rows, TEXT_COLUMNS))
     print("GF: forward GFLOP per image; training FLOPs = 3 x forward; "
           "TFLOP/s = 3 x XLA GF x img/s."
           + (f" No XLA cost analysis for {', '.join(fallback)}: analytic FLOPs used."
@@ -338,7 +307,7 @@ def main(argv=None):
               f"{args.matmul_size}x{args.matmul_size} matmul: {', '.join(reference)}")
     if args.markdown:
         print()
-        print(markdown_table(header, rows))
+        print(markdown_table(header, rows, TEXT_COLUMNS))
 
 
 if __name__ == "__main__":
