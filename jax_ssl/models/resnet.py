@@ -62,18 +62,24 @@ def _shortcut(x, features: int, strides: int, train: bool, axis_name: str | None
     return _batch_norm(train, axis_name, dtype, "downsample_bn")(x)
 
 
-class BasicBlock(nn.Module):
-    """3×3 conv → BN → ReLU → 3×3 conv → BN, plus shortcut, then ReLU.
-
-    Call: ``block(x [B, H, W, C], train=bool)`` → [B, ⌈H/s⌉, ⌈W/s⌉, features] with
-    s = ``strides``.
-    """
+class _ResidualBlock(nn.Module):
+    """Fields shared by both block types; ``features`` is the inner width."""
 
     features: int
     strides: int = 1
     zero_init_residual: bool = False
     axis_name: str | None = None
     dtype: Any = jnp.float32
+
+    expansion: ClassVar[int]
+
+
+class BasicBlock(_ResidualBlock):
+    """3×3 conv → BN → ReLU → 3×3 conv → BN, plus shortcut, then ReLU.
+
+    Call: ``block(x [B, H, W, C], train=bool)`` → [B, ⌈H/s⌉, ⌈W/s⌉, features] with
+    s = ``strides``.
+    """
 
     expansion: ClassVar[int] = 1
 
@@ -88,19 +94,13 @@ class BasicBlock(nn.Module):
         return nn.relu(shortcut + y)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_ResidualBlock):
     """1×1 conv → BN → ReLU → 3×3 conv (stride) → BN → ReLU → 1×1 conv → BN, plus
     shortcut, then ReLU.
 
     Call: ``block(x [B, H, W, C], train=bool)`` → [B, ⌈H/s⌉, ⌈W/s⌉, 4·features] with
     s = ``strides``.
     """
-
-    features: int
-    strides: int = 1
-    zero_init_residual: bool = False
-    axis_name: str | None = None
-    dtype: Any = jnp.float32
 
     expansion: ClassVar[int] = 4
 
