@@ -24,6 +24,15 @@ def time_fn(fn, args, repeats):
     return compile_s, statistics.median(times)
 
 
+def selected_names(parser, names, only):
+    """The names a comma-separated ``--only`` value picks (all when empty); an unknown
+    name is a parser error that lists the choices."""
+    picked = [n for n in only.split(",") if n]
+    if unknown := sorted(set(picked) - set(names)):
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+    return picked or list(names)
+
+
 def plain_table(header, rows, text_columns):
     """Aligned text: the first ``text_columns`` columns left, the numbers right."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-from benchlib import markdown_table, plain_table, time_fn
+from benchlib import markdown_table, plain_table, selected_names, time_fn
 
 from jax_ssl import losses
 
@@ -157,10 +157,7 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    names = [c.name for c in CASES]
-    only = [n for n in args.only.split(",") if n]
-    if unknown := sorted(set(only) - set(names)):
-        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+    only = selected_names(parser, [c.name for c in CASES], args.only)
     if args.scale <= 0 or args.repeats < 1:
         parser.error("--scale must be > 0 and --repeats >= 1")
 
@@ -169,7 +166,7 @@ def main(argv=None):
     jax.jit(lambda x: x + 1).lower(np.float32(0)).compile()  # JAX's one-off start-up cost
     rows = []
     for case in CASES:
-        if not only or case.name in only:
+        if case.name in only:
             print(f"{case.name}...", file=sys.stderr, flush=True)
             rows.append(run_case(case, args.scale, args.repeats, args.seed))
     print(plain_table(HEADER, rows, text_columns=2))

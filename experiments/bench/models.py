@@ -77,7 +77,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from benchlib import markdown_table, plain_table, time_fn
+from benchlib import markdown_table, plain_table, selected_names, time_fn
 
 from jax_ssl.models import backbone
 from jax_ssl.models.resnet import ResNet
@@ -257,12 +257,9 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    names = [c.name for c in CASES]
-    only = [n for n in args.only.split(",") if n]
-    if unknown := sorted(set(only) - set(names)):
-        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+    only = selected_names(parser, [c.name for c in CASES], args.only)
     dtypes = [d for d in args.dtype.split(",") if d]
-    if not dtypes or (unknown := sorted(set(dtypes) - set(DTYPES))):
+    if not dtypes or set(dtypes) - set(DTYPES):
         parser.error(f"--dtype takes a comma-separated subset of {', '.join(DTYPES)}")
     if args.repeats < 1 or (args.batch is not None and args.batch < 1):
         parser.error("--repeats and --batch must be >= 1")
@@ -275,7 +272,7 @@ def main(argv=None):
     header = HEADER + (["MFU %"] if args.peak_tflops else [])
     rows, fallback = [], []
     for case in CASES:
-        if only and case.name not in only:
+        if case.name not in only:
             continue
         for dtype_name in dtypes:
             print(f"{case.name} {dtype_name}...", file=sys.stderr, flush=True)
