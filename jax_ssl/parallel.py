@@ -36,19 +36,20 @@ def replicated_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, REPLICATED_SPEC)
 
 
+def check_divides(global_batch_size: int, parts: int, what: str) -> int:
+    """``global_batch_size // parts``, or a ValueError naming both numbers and ``what``."""
+    if global_batch_size <= 0 or global_batch_size % parts:
+        raise ValueError(
+            f"global batch size {global_batch_size} is not divisible by the {parts} {what}; "
+            f"choose a multiple of {parts}.")
+    return global_batch_size // parts
+
+
 def check_batch_divisible(global_batch_size: int, mesh: Mesh) -> int:
     """Returns the per-device batch, or raises ValueError naming both numbers."""
-    devices = mesh.devices.size
-    if global_batch_size <= 0 or global_batch_size % devices:
-        raise ValueError(
-            f"global batch size {global_batch_size} is not divisible by the {devices} devices "
-            f"of the '{DATA_AXIS}' mesh; choose a multiple of {devices}.")
-    processes = jax.process_count()
-    if global_batch_size % processes:
-        raise ValueError(
-            f"global batch size {global_batch_size} is not divisible by the {processes} "
-            f"processes; choose a multiple of {processes}.")
-    return global_batch_size // devices
+    check_divides(global_batch_size, jax.process_count(), "processes")
+    return check_divides(global_batch_size, mesh.devices.size,
+                         f"devices of the '{DATA_AXIS}' mesh")
 
 
 def shard_over_data(fn: Callable, mesh: Mesh, *, in_specs=BATCH_SPEC,

@@ -22,3 +22,23 @@ def _eight_devices():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory):
+    """A 50-image TFDS dataset 'tiny_images' on disk; image i is filled with i."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    data_dir = tmp_path_factory.mktemp("tfds")
+    images = np.stack([np.full((6, 5, 3), i, np.uint8) for i in range(50)])
+    features = tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(None, None, 3)),
+        "label": tfds.features.ClassLabel(names=["even", "odd"])})
+    def split(n):
+        return tf.data.Dataset.from_tensor_slices(
+            {"image": images[:n], "label": np.arange(n) % 2})
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="tiny_images", version="1.0.0", features=features,
+        split_datasets={"train": split(50), "test": split(10)}, data_dir=data_dir)
+    return str(data_dir)

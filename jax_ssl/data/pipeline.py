@@ -1,0 +1,200 @@
+"""The per-host input pipeline: source → augmented local batches → global ``jax.Array``s.
+
+Each process reads ``1/process_count`` of the split, augments it with tf.data on its
+CPUs and batches its share of the global batch; :func:`global_batches` assembles the
+shares into arrays sharded over the ``data`` mesh axis with
+``jax.make_array_from_process_local_data`` and keeps two batches in flight to devices.
+
+Randomness is a pure function of ``(seed, process_index, position)``, where position
+counts the examples this process has produced: every example is augmented with its
+own stateless seed and every epoch is a seeded permutation. Output is therefore
+identical across runs whatever tf.data's parallelism, and resuming at step ``s`` starts
+the stream at position ``s × local batch`` directly (indexed sources jump to the right
+epoch; TFDS sources skip undecoded records of the current epoch only).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+
+import jax
+import numpy as np
+import tensorflow as tf
+
+from jax_ssl import parallel
+from jax_ssl.data.sources import IndexedSource, TFDSSource, decode_image
+
+AUTOTUNE = tf.data.AUTOTUNE
+_EPOCHS_FOREVER = 2**62
+
+
+def _options() -> tf.data.Options:
+    options = tf.data.Options()
+    options.deterministic = True
+    # One thread per map call: parallelism comes from augmenting many images at once.
+    options.threading.max_intra_op_parallelism = 1
+    return options
+
+
+def _process(process_index, process_count):
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index {process_index} is not in [0, {process_count}).")
+    return process_index, process_count
+
+
+def host_indices(num_examples: int, process_index: int, process_count: int) -> np.ndarray:
+    """The contiguous block of example indices that one process reads."""
+    return np.array_split(np.arange(num_examples), process_count)[process_index]
+
+
+def _fold_in(seed, data):
+    return tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int64))
+
+
+def _indexed_stream(source: IndexedSource, indices: np.ndarray, base_seed, start: int):
+    """(position, example index) pairs: seeded epoch permutations from ``start`` on."""
+    n = len(indices)
+    start_epoch, offset = divmod(start, n)
+    indices = tf.constant(indices, tf.int64)
+
+    def epoch(e):
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=_fold_in(base_seed, e)))
+        return tf.data.Dataset.from_tensor_slices(tf.gather(indices, order))
+
+    stream = tf.data.Dataset.range(start_epoch, _EPOCHS_FOREVER).flat_map(epoch).skip(offset)
+    return stream.enumerate(start)
+
+
+def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_step: int = 0,
+                  process_index: int | None = None, process_count: int | None = None,
+                  shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+    """The endless stream of this process's local training batches.
+
+    Args:
+      source: from :func:`jax_ssl.data.sources.get_source`.
+      recipe: from :func:`jax_ssl.data.recipes.make_recipe`.
+      global_batch_size: examples per step over all processes; each yields its share.
+      seed: the run's data seed; start_step: the step to resume at.
+      process_index, process_count: default to JAX's (override to simulate hosts).
+      shuffle_buffer: TFDS sources only (indexed sources permute whole epochs).
+    Returns: tf.data of dicts: the recipe's views, each [local batch, ...], and ``label``.
+    """
+    process_index, process_count = _process(process_index, process_count)
+    local_batch = parallel.check_divides(global_batch_size, process_count, "processes")
+    base_seed = tf.constant([seed, process_index], tf.int64)
+    start = start_step * local_batch
+
+    if isinstance(source, IndexedSource):
+        indices = host_indices(source.num_examples, process_index, process_count)
+        if len(indices) < local_batch:
+            raise ValueError(
+                f"process {process_index} has {len(indices)} examples of {source.name} "
+                f"{source.split}, fewer than its local batch of {local_batch}.")
+        labels = tf.constant(source.labels, tf.int32)
+        stream = _indexed_stream(source, indices, base_seed, start)
+
+        def example(position, index):
+            views = recipe(source.load(index), _fold_in(base_seed, position))
+            return {**views, "label": tf.gather(labels, index)}
+    elif isinstance(source, TFDSSource):
+        records = source.records(process_index, process_count, shuffle_seed=seed)
+        stream = (records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+                  .repeat().skip(start).enumerate(start))
+
+        def example(position, record):
+            views = recipe(decode_image(record["image"]), _fold_in(base_seed, position))
+            return {**views, "label": tf.cast(record["label"], tf.int32)}
+    else:
+        raise TypeError(f"not a data source: {source!r}")
+
+    batches = (stream.map(example, num_parallel_calls=AUTOTUNE)
+               .ignore_errors(log_warning=True)  # a file that went bad after the source's check
+               .batch(local_batch, drop_remainder=True)
+               .prefetch(AUTOTUNE))
+    return batches.with_options(_options())
+
+
+def eval_batches(source, recipe, *, global_batch_size: int, process_index: int | None = None,
+                 process_count: int | None = None) -> tf.data.Dataset:
+    """One pass over this process's part of the split, in order, padded to whole batches.
+
+    Every process yields the same number of batches (the largest part's), so the global
+    arrays line up; padding repeats the part's first example with ``mask`` False.
+    Returns: tf.data of dicts: the recipe's outputs, ``label``, ``mask`` [local batch].
+    """
+    process_index, process_count = _process(process_index, process_count)
+    local_batch = parallel.check_divides(global_batch_size, process_count, "processes")
+    if isinstance(source, IndexedSource):
+        labels = tf.constant(source.labels, tf.int32)
+        sizes = [len(host_indices(source.num_examples, p, process_count))
+                 for p in range(process_count)]
+        examples = tf.data.Dataset.from_tensor_slices(
+            host_indices(source.num_examples, process_index, process_count)).map(
+            lambda i: (source.load(i), tf.gather(labels, i)))
+    elif isinstance(source, TFDSSource):
+        sizes = [source.num_examples_for(p, process_count) for p in range(process_count)]
+        examples = source.records(process_index, process_count, shuffle_seed=None).map(
+            lambda r: (decode_image(r["image"]), tf.cast(r["label"], tf.int32)))
+    else:
+        raise TypeError(f"not a data source: {source!r}")
+    total = -(-max(sizes) // local_batch) * local_batch
+    padding = examples.take(1).repeat(total - sizes[process_index])
+    no_seed = tf.zeros([2], tf.int64)
+
+    def example(image, label, valid):
+        return {**recipe(image, no_seed), "label": label, "mask": valid}
+
+    batches = (examples.map(lambda image, label: (image, label, True))
+               .concatenate(padding.map(lambda image, label: (image, label, False)))
+               .map(example, num_parallel_calls=AUTOTUNE)
+               .batch(local_batch, drop_remainder=True)
+               .prefetch(AUTOTUNE))
+    return batches.with_options(_options())
+
+
+def global_batches(local_batches: Iterable, mesh, *, prefetch: int = 2) -> Iterator[dict]:
+    """Local NumPy/TF batches → dicts of global ``jax.Array``s sharded over ``data``.
+
+    A background thread converts and transfers up to ``prefetch`` batches ahead, so the
+    host's input work overlaps the devices' step.
+    """
+    sharding = parallel.batch_sharding(mesh)
+
+    def to_global(batch):
+        def put(x):
+            x = np.asarray(x)
+            parallel.check_batch_divisible(x.shape[0] * jax.process_count(), mesh)
+            return jax.make_array_from_process_local_data(sharding, x)
+        return jax.tree.map(put, batch)
+
+    if isinstance(local_batches, tf.data.Dataset):
+        local_batches = local_batches.as_numpy_iterator()
+    return _prefetch(map(to_global, local_batches), prefetch)
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _prefetch(iterator: Iterator, size: int) -> Iterator:
+    """Runs ``iterator`` in a daemon thread, ``size`` items ahead; re-raises its errors."""
+    items: queue.Queue = queue.Queue(maxsize=size)
+    done = object()
+
+    def produce():
+        try:
+            for item in iterator:
+                items.put(item)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            items.put(_Failure(e))
+        items.put(done)
+
+    threading.Thread(target=produce, daemon=True, name="jax_ssl-prefetch").start()
+    while (item := items.get()) is not done:
+        if isinstance(item, _Failure):
+            raise item.error
+        yield item
