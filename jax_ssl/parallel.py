@@ -36,6 +36,27 @@ def replicated_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, REPLICATED_SPEC)
 
 
+def initialize_distributed(config=None) -> None:
+    """Joins a multi-process JAX run when ``config.enabled`` (a config's ``distributed``).
+
+    On Cloud TPU pods and SLURM, ``jax.distributed.initialize()`` finds its peers by
+    itself; elsewhere set ``coordinator_address``, ``num_processes`` and ``process_id``.
+    ``cpu_collectives`` ('gloo') lets CPU-only processes reduce across each other.
+    """
+    if not config or not config.get("enabled"):
+        return
+    if config.get("cpu_collectives"):
+        jax.config.update("jax_cpu_collectives_implementation", config.cpu_collectives)
+    kwargs = {}
+    if config.get("coordinator_address"):
+        kwargs["coordinator_address"] = config.coordinator_address
+    if config.get("num_processes", 0) > 0:
+        kwargs["num_processes"] = config.num_processes
+    if config.get("process_id", -1) >= 0:
+        kwargs["process_id"] = config.process_id
+    jax.distributed.initialize(**kwargs)
+
+
 def check_divides(global_batch_size: int, parts: int, what: str) -> int:
     """``global_batch_size // parts``, or a ValueError naming both numbers and ``what``."""
     if global_batch_size <= 0 or global_batch_size % parts:

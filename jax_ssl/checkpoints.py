@@ -1,0 +1,58 @@
+"""Orbax checkpoints of the full train state in ``WORKDIR/checkpoints`` (DESIGN.md §1).
+
+Each checkpoint step holds two items: ``state`` (step, params, optimizer state, the
+method's state such as BN statistics, EMA teacher, DINO's center or SwAV's queue) and
+``config`` (the run's config as JSON, so evaluation can rebuild the model). Orbax writes
+a step into a temporary directory and renames it when complete, so a crash mid-write
+leaves the previous checkpoint as the latest; saves run in the background.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+
+def directory(workdir: str) -> str:
+    return os.path.join(os.fspath(workdir), "checkpoints")
+
+
+def manager(workdir: str, *, save_every: int = 1000, keep: int = 3,
+            keep_every: int | None = None, read_only: bool = False) -> ocp.CheckpointManager:
+    """A manager saving every ``save_every`` steps, keeping the last ``keep`` and every
+    ``keep_every``-th step."""
+    options = ocp.CheckpointManagerOptions(
+        save_interval_steps=save_every, max_to_keep=keep, keep_period=keep_every,
+        read_only=read_only, create=not read_only, enable_async_checkpointing=not read_only)
+    return ocp.CheckpointManager(directory(workdir), options=options,
+                                 item_names=("state", "config"))
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state, config, *, force: bool = False
+         ) -> bool:
+    """Starts saving ``state`` at ``step`` if due (or ``force``); returns whether it did."""
+    return mngr.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        config=ocp.args.JsonSave(json.loads(config.to_json()))), force=force)
+
+
+def restore_state(mngr: ocp.CheckpointManager, target, step: int | None = None):
+    """The saved state at ``step`` (default: the latest complete one) laid out as ``target``
+    (arrays or ``jax.ShapeDtypeStruct``s with shardings), or None when there is none."""
+    step = mngr.latest_step() if step is None else step
+    if step is None:
+        return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    restored = mngr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract)))
+    return restored["state"]
+
+
+def restore_config(mngr: ocp.CheckpointManager, step: int | None = None):
+    """The config saved with checkpoint ``step`` (default: the latest)."""
+    step = mngr.latest_step() if step is None else step
+    restored = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    return ml_collections.ConfigDict(restored["config"])

@@ -1,0 +1,67 @@
+"""The fields every training config has, with their defaults; configs/*.py start here.
+
+``base(method, dataset)`` returns a ConfigDict with the trainer's fields and the data
+preset of ``dataset``; a config file then sets its method's section and overrides::
+
+    def get_config():
+        config = base("simclr", "fashion_mnist")
+        config.simclr = dict(temperature=0.2, ...)
+        return config
+"""
+from __future__ import annotations
+
+import ml_collections
+
+# Per dataset: the source, the image side the recipes produce, and the normalisation.
+DATASETS = {
+    "digits": dict(source="digits", image_size=32, crop_size=32, mean=(0.5,) * 3,
+                   std=(0.5,) * 3),
+    "fashion_mnist": dict(source="fashion_mnist", image_size=None, crop_size=28,
+                          mean=(0.286,) * 3, std=(0.353,) * 3),
+    "cifar10": dict(source="tfds:cifar10", image_size=None, crop_size=32,
+                    mean=(0.4914, 0.4822, 0.4465), std=(0.247, 0.2435, 0.2616)),
+    "imagenet": dict(source="tfds:imagenet2012", image_size=None, crop_size=224,
+                     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+}
+
+
+def base(method: str, dataset: str) -> ml_collections.ConfigDict:
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset preset {dataset!r}; choose one of {sorted(DATASETS)}.")
+    preset = DATASETS[dataset]
+    config = ml_collections.ConfigDict()
+    config.method = method
+    config.seed = 0
+    config.batch_size = 256
+    config.epochs = 100
+    config.total_steps = 0  # 0: epochs × steps per epoch
+    config.dtype = "float32"  # compute dtype of the networks: float32 or bfloat16
+    config.grad_accum_steps = 1
+    config.log_every = 50
+
+    config.data = ml_collections.ConfigDict()
+    config.data.source = preset["source"]
+    config.data.split = "train"
+    config.data.eval_split = "test"
+    config.data.data_dir = ml_collections.config_dict.placeholder(str)
+    config.data.image_size = preset["image_size"] or ml_collections.config_dict.placeholder(int)
+    config.data.recipe = "simclr"
+    normalization = (tuple(preset["mean"]), tuple(preset["std"]))
+    config.data.recipe_kwargs = ml_collections.ConfigDict(
+        {"size": preset["crop_size"], "normalization": normalization})
+    config.data.crop_size = preset["crop_size"]
+
+    config.model = ml_collections.ConfigDict()
+    config.model.backbone = "resnet18"
+    config.model.backbone_kwargs = ml_collections.ConfigDict()
+
+    config.optimizer = ml_collections.ConfigDict(dict(
+        name="lars", base_learning_rate=0.3, final_learning_rate=0.0, warmup_epochs=10,
+        weight_decay=1e-6, momentum=0.9))
+
+    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=1000, keep=3,
+                                                       keep_every=0))
+    config.distributed = ml_collections.ConfigDict(dict(
+        enabled=False, coordinator_address="", num_processes=0, process_id=-1,
+        cpu_collectives=""))
+    return config

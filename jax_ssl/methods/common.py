@@ -1,0 +1,125 @@
+"""Pieces every method shares: building its backbone, pooled features, EMA, monitors.
+
+A method module (DESIGN.md §2) exposes::
+
+    init(rng, config, batch) -> (params, state)        # trainable / everything else
+    loss_fn(params, state, batch, rng, step, *, config, axis_name)
+        -> (loss, (new_state, metrics))
+    backbone_variables(params, state) -> flax variables of the backbone to evaluate
+
+and optionally, both also given ``total_steps`` and ``steps_per_epoch`` keywords,
+``after_update(params, state, step, *, config, ...) -> state`` (EMA teachers), called
+with the new parameters after each optimizer step, and ``trainable(params, step, *,
+config, ...) -> params-shaped bool scalars``: tensors marked False are left untouched by
+that step (DINO's last layer, SwAV's prototypes).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from jax_ssl import models
+from jax_ssl.losses._common import gather_batch_replicated
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def compute_dtype(config):
+    if config.dtype not in DTYPES:
+        raise ValueError(f"config.dtype must be one of {sorted(DTYPES)}, not {config.dtype!r}.")
+    return DTYPES[config.dtype]
+
+
+def build_backbone(config, axis_name: str | None) -> nn.Module:
+    """``config.model.backbone`` with its keyword arguments, synced BN over ``axis_name``."""
+    kwargs = dict(config.model.get("backbone_kwargs", {}))
+    if config.model.backbone in models.RESNETS:
+        kwargs["axis_name"] = axis_name
+    return models.backbone(config.model.backbone, dtype=compute_dtype(config), **kwargs)
+
+
+def pooled(features):
+    """A backbone's image representation: ResNet's pooled map or ViT's CLS token."""
+    return features["cls"] if isinstance(features, dict) else features
+
+
+class Network(nn.Module):
+    """Backbone → representation → head (projector, optionally a predictor after it)."""
+    backbone: nn.Module
+    head: nn.Module
+    predictor: nn.Module | None = None
+
+    def __call__(self, images, *, train: bool):
+        representation = pooled(self.backbone(images, train=train))
+        projection = self.head(representation, train=train)
+        prediction = None if self.predictor is None else self.predictor(projection, train=train)
+        return representation, projection, prediction
+
+
+def split_views(views):
+    """[B, V, H, W, C] → [V·B, H, W, C], view-major so that view v is rows v·B…(v+1)·B."""
+    return jnp.swapaxes(views, 0, 1).reshape(-1, *views.shape[2:])
+
+
+def unsplit(x, num_views: int):
+    """[V·B, ...] (view-major) → [V, B, ...]."""
+    return x.reshape(num_views, -1, *x.shape[1:])
+
+
+def ema(teacher, student, momentum):
+    """``momentum · teacher + (1 − momentum) · student``, leaf by leaf."""
+    return jax.tree.map(lambda t, s: momentum * t + (1.0 - momentum) * s, teacher, student)
+
+
+def collapse_monitors(z, *, axis_name: str | None) -> dict:
+    """Collapse signals of an embedding batch z [B, D] (global batch when sharded).
+
+    ``embedding_std``: mean over dimensions of the std of L2-normalised embeddings
+    (1/√D when spread out, 0 when collapsed; BYOL/SimSiam's monitor). ``rankme``: the
+    exponential of the entropy of the normalised singular values (Garrido et al. 2023),
+    between 1 (collapse) and min(B, D).
+    """
+    z = jax.lax.stop_gradient(z.astype(jnp.float32))
+    z = gather_batch_replicated(z, axis_name)
+    unit = z / jnp.maximum(jnp.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
+    std = jnp.mean(jnp.std(unit, axis=0))
+    s = jnp.linalg.svd(z, compute_uv=False)
+    p = s / jnp.sum(s) + 1e-7
+    return {"embedding_std": std, "rankme": jnp.exp(-jnp.sum(p * jnp.log(p)))}
+
+
+def backbone_width(backbone: nn.Module) -> int:
+    """Width of a backbone's pooled representation."""
+    return getattr(backbone, "num_features", None) or backbone.embed_dim
+
+
+def apply(net: nn.Module, params, state, images, rng=None, *, train: bool = True,
+          collection: str = "batch_stats"):
+    """``net(images)`` in training mode → (outputs, state with updated BN statistics).
+
+    ``state[collection]`` holds the network's BatchNorm statistics (absent for ViTs);
+    ``rng`` feeds dropout and drop path.
+    """
+    variables = {"params": params}
+    rngs = {} if rng is None else {"dropout": rng}
+    if collection in state:
+        variables["batch_stats"] = state[collection]
+        outputs, mutated = net.apply(variables, images, train=train, rngs=rngs,
+                                     mutable=["batch_stats"])
+        return outputs, {**state, collection: mutated["batch_stats"]}
+    return net.apply(variables, images, train=train, rngs=rngs), state
+
+
+def backbone_variables(params, state, *, params_key: str = "params",
+                       stats_key: str = "batch_stats"):
+    """The backbone's Flax variables inside a Network's ``params``/``state``.
+
+    ``params_key`` names where the evaluated network's parameters live: ``"params"``
+    (the trainable ones) or a key of ``state`` (an EMA teacher's).
+    """
+    net_params = params if params_key == "params" else state[params_key]
+    variables = {"params": net_params["backbone"]}
+    if stats_key in state and "backbone" in state[stats_key]:
+        variables["batch_stats"] = state[stats_key]["backbone"]
+    return variables

@@ -1,0 +1,114 @@
+"""Schedules and optimizers of the official recipes (DESIGN.md §6), built from a config.
+
+Schedules are functions of the step (jnp-traceable). ``optimizer(config, total_steps,
+steps_per_epoch)`` returns an optax transformation for ``config.optimizer``:
+
+- ``lars``: SimCLR/BYOL/SwAV/Barlow Twins LARS (momentum 0.9, trust 0.001); biases and
+  normalisation parameters get neither weight decay nor trust-ratio adaptation;
+- ``adamw``: DINO/MAE/MoCo v3 AdamW with decoupled weight decay (itself scheduled for
+  DINO), no decay on biases and normalisation parameters;
+- ``sgd``: momentum SGD (optionally Nesterov) with L2 weight decay.
+
+The learning rate is ``base_learning_rate × batch_size / 256`` (the linear scaling rule
+all the recipes state) with a linear warm-up then a cosine decay to ``final_learning_rate``.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def warmup_cosine(base: float, final: float, total_steps: int, warmup_steps: int = 0,
+                  warmup_start: float = 0.0):
+    """Linear ``warmup_start → base`` over ``warmup_steps``, then cosine ``base → final``.
+
+    The cosine reaches ``final`` at ``total_steps``, as DINO's ``cosine_scheduler``.
+    """
+    decay_steps = max(total_steps - warmup_steps, 1)
+
+    def schedule(step):
+        step = jnp.asarray(step, jnp.float32)
+        warm = warmup_start + (base - warmup_start) * step / max(warmup_steps, 1)
+        t = jnp.clip((step - warmup_steps) / decay_steps, 0.0, 1.0)
+        cos = final + 0.5 * (base - final) * (1.0 + jnp.cos(jnp.pi * t))
+        return jnp.where(step < warmup_steps, warm, cos)
+
+    return schedule
+
+
+def ema_momentum(base: float, total_steps: int):
+    """BYOL/DINO teacher momentum: ``1 − (1 − base)(cos(π·step/total) + 1)/2``, base → 1."""
+    return warmup_cosine(base, 1.0, total_steps)
+
+
+def decay_mask(params):
+    """True for the parameters that take weight decay: kernels, not biases or norms."""
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def clip_per_tensor(max_norm: float) -> optax.GradientTransformation:
+    """DINO's ``clip_gradients``: rescale each tensor's gradient to norm ≤ ``max_norm``."""
+    def update(updates, state, params=None):
+        del params
+
+        def clip(g):
+            norm = jnp.sqrt(jnp.sum(jnp.square(g.astype(jnp.float32))))
+            return g * jnp.minimum(1.0, max_norm / (norm + 1e-6)).astype(g.dtype)
+        return jax.tree.map(clip, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def learning_rate_schedule(config, total_steps: int, steps_per_epoch: int):
+    opt = config.optimizer
+    base = opt.base_learning_rate * config.batch_size / 256
+    return warmup_cosine(base, opt.get("final_learning_rate", 0.0), total_steps,
+                         round(opt.warmup_epochs * steps_per_epoch))
+
+
+def optimizer(config, total_steps: int, steps_per_epoch: int):
+    """``(optax transformation, learning-rate schedule)`` for ``config.optimizer``."""
+    opt = config.optimizer
+    lr = learning_rate_schedule(config, total_steps, steps_per_epoch)
+    weight_decay = opt.weight_decay
+    if opt.get("final_weight_decay") is not None:  # DINO: 0.04 → 0.4 over training
+        weight_decay = warmup_cosine(opt.weight_decay, opt.final_weight_decay, total_steps)
+    if opt.name == "lars":
+        tx = optax.lars(lr, weight_decay=weight_decay, weight_decay_mask=decay_mask,
+                        trust_ratio_mask=decay_mask, momentum=opt.get("momentum", 0.9),
+                        trust_coefficient=opt.get("trust_coefficient", 0.001))
+    elif opt.name == "adamw":
+        tx = optax.chain(
+            optax.scale_by_adam(b1=opt.get("b1", 0.9), b2=opt.get("b2", 0.999)),
+            optax.add_decayed_weights(weight_decay, mask=decay_mask),
+            optax.scale_by_learning_rate(lr))
+    elif opt.name == "sgd":
+        tx = optax.chain(optax.add_decayed_weights(weight_decay, mask=decay_mask),
+                         optax.sgd(lr, momentum=opt.get("momentum", 0.9),
+                                   nesterov=opt.get("nesterov", False)))
+    else:
+        raise ValueError(f"config.optimizer.name must be 'lars', 'adamw' or 'sgd', "
+                         f"not {opt.name!r}.")
+    if opt.get("clip_per_tensor"):
+        tx = optax.chain(clip_per_tensor(opt.clip_per_tensor), tx)
+    return tx, lr
+
+
+def keep_frozen(tx, trainable, new_params, old_params, new_opt_state, old_opt_state):
+    """Undoes a step for the parameters that ``trainable`` (params-shaped bools) marks False.
+
+    The official codes freeze a tensor by dropping its gradient (``p.grad = None``: DINO's
+    last layer the first epoch, SwAV's prototypes the first iterations), so the optimizer
+    leaves both the tensor and its moments untouched; so does this. One difference
+    remains: optax keeps one Adam step count for all tensors, where PyTorch counts per
+    tensor, so a tensor's first bias-corrected steps after unfreezing are larger here.
+    """
+    params = jax.tree.map(lambda keep, new, old: jnp.where(keep, new, old),
+                          trainable, new_params, old_params)
+    state_mask = optax.tree_utils.tree_map_params(
+        tx, lambda _, keep: keep, new_opt_state, trainable,
+        transform_non_params=lambda _: True)
+    opt_state = jax.tree.map(lambda keep, new, old: jnp.where(keep, new, old),
+                             state_mask, new_opt_state, old_opt_state)
+    return params, opt_state

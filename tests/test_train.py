@@ -1,0 +1,147 @@
+"""The trainer with every method: training runs, multi-device gradients, resume, bad input."""
+import importlib.util
+import json
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from jax_ssl import checkpoints, methods, optim, parallel, train
+from jax_ssl.data import pipeline
+
+CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
+IMPLEMENTED = [m for m in methods.NAMES if (CONFIGS / f"{m}_digits.py").exists()]
+TINY_VIT = dict(patch_size=8, image_size=16, embed_dim=32, depth=1, num_heads=2)
+
+
+def load_config(name: str):
+    spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def tiny_config(method: str, **overrides):
+    """The method's digits config shrunk to seconds: 16-px crops, a 1-block ViT."""
+    config = load_config(f"{method}_digits")
+    # the learning rate the config reaches at its own batch size, without warm-up
+    config.optimizer.base_learning_rate *= config.batch_size / 16
+    config.optimizer.warmup_epochs = 0
+    config.batch_size = 16
+    config.total_steps = 8
+    config.log_every = 1
+    config.data.image_size = 16
+    for key in ("size", "global_size"):
+        if key in config.data.recipe_kwargs:
+            config.data.recipe_kwargs[key] = 16
+    if "local_size" in config.data.recipe_kwargs:
+        config.data.recipe_kwargs.local_size = 8
+    config.model.backbone = "vit_ti16"
+    config.model.backbone_kwargs = dict(TINY_VIT)
+    config.checkpoint.every_steps = 4
+    config.update_from_flattened_dict(overrides)
+    return config
+
+
+def logged(workdir, key="loss"):
+    lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)[key] for line in lines]
+
+
+@pytest.mark.parametrize("method", IMPLEMENTED)
+def test_method_trains_on_eight_devices(method, tmp_path):
+    config = tiny_config(method, total_steps=20)
+    result = train.train(config, str(tmp_path))
+    losses = logged(tmp_path)
+    assert len(losses) == 20 and np.isfinite(losses).all()
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]), losses
+    assert checkpoints.manager(str(tmp_path), read_only=True).latest_step() == 20
+    assert int(result["state"]["step"]) == 20
+    for monitor in ("embedding_std", "rankme", "grad_norm", "learning_rate"):
+        assert np.isfinite(logged(tmp_path, monitor)).all()
+
+
+def _one_step(config, devices, batch):
+    """Parameters after one SGD step (lr 1) on ``batch``, on a mesh of ``devices``."""
+    mesh = parallel.data_mesh(devices)
+    method = methods.get(config.method)
+    params, method_state = method.init(jax.random.PRNGKey(0), config, batch)
+    tx, lr = optim.optimizer(config, total_steps=10, steps_per_epoch=10)
+    state = {"step": np.zeros((), np.int32), "params": params,
+             "opt_state": tx.init(params), "method_state": method_state}
+    step = train.make_train_step(method, tx, config, mesh, lr, total_steps=10,
+                                 steps_per_epoch=10)
+    global_batch = next(pipeline.global_batches(iter([batch]), mesh))
+    new_state, metrics = step(jax.device_put(state, parallel.replicated_sharding(mesh)),
+                              global_batch)
+    return jax.device_get(new_state), float(metrics["loss"])
+
+
+@pytest.mark.parametrize("method", [m for m in ("simclr", "swav", "dino") if m in IMPLEMENTED])
+def test_eight_device_step_equals_one_device_step(method):
+    config = tiny_config(method, **{"optimizer.name": "sgd", "optimizer.momentum": 0.0,
+                                    "optimizer.weight_decay": 0.0,
+                                    "optimizer.base_learning_rate": 256 / 16,
+                                    "optimizer.warmup_epochs": 0})
+    from jax_ssl.data import recipes, sources
+    source = sources.get_source("digits", image_size=16)
+    recipe = recipes.make_recipe(config.data.recipe, **config.data.recipe_kwargs)
+    batch = next(pipeline.train_batches(source, recipe, global_batch_size=16, seed=0)
+                 .as_numpy_iterator())
+    one, loss_one = _one_step(config, jax.devices()[:1], batch)
+    eight, loss_eight = _one_step(config, jax.devices(), batch)
+    np.testing.assert_allclose(loss_eight, loss_one, rtol=1e-5)
+    moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), one["params"], eight["params"])
+    assert max(jax.tree.leaves(moved)) < 1e-4, moved
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 one["method_state"], eight["method_state"])
+
+
+def test_resume_is_bit_for_bit(tmp_path, monkeypatch):
+    config = tiny_config("simclr", total_steps=6, **{"checkpoint.every_steps": 1})
+    straight = train.train(config, str(tmp_path / "straight"))["state"]
+
+    real = pipeline.global_batches
+
+    def crash_after_three(local, mesh, **kwargs):
+        batches = real(local, mesh, **kwargs)
+        for _ in range(3):
+            yield next(batches)
+        raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(pipeline, "global_batches", crash_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(config, str(tmp_path / "resumed"))
+    monkeypatch.setattr(pipeline, "global_batches", real)
+    resumed = train.train(config, str(tmp_path / "resumed"))["state"]
+    assert int(resumed["step"]) == 6
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(straight),
+                 jax.device_get(resumed))
+
+
+def test_half_written_checkpoint_leaves_the_previous_one(tmp_path):
+    config = tiny_config("simclr", total_steps=4)
+    state = train.train(config, str(tmp_path))["state"]
+    ckpt_dir = pathlib.Path(checkpoints.directory(str(tmp_path)))
+    # what Orbax leaves when killed mid-write: a step directory under a temporary name
+    partial = ckpt_dir / "8.orbax-checkpoint-tmp-1234"
+    (partial / "state").mkdir(parents=True)
+    (partial / "state" / "garbage").write_bytes(b"\0" * 10)
+    manager = checkpoints.manager(str(tmp_path), read_only=True)
+    assert manager.latest_step() == 4
+    restored = checkpoints.restore_state(manager, state)
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(state),
+                 jax.device_get(restored))
+    assert checkpoints.restore_config(manager).method == "simclr"
+
+
+def test_non_finite_loss_stops_naming_the_step(tmp_path):
+    config = tiny_config("simclr", **{"optimizer.base_learning_rate": 1e30})
+    with pytest.raises(train.NonFiniteLoss, match=r"at step \d+; stopping"):
+        train.train(config, str(tmp_path))
+
+
+def test_batch_not_divisible_by_devices_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="12 is not divisible by the 8 devices"):
+        train.train(tiny_config("simclr", batch_size=12), str(tmp_path))
