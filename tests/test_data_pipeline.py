@@ -69,16 +69,20 @@ def test_resume_at_a_step_equals_the_uninterrupted_stream(start_step):
         np.testing.assert_array_equal(x["noise"], y["noise"])
 
 
-def test_two_processes_read_disjoint_shards_that_cover_the_split():
-    seen = []
-    for p in range(2):
-        batches = _take(_train(process_index=p, process_count=2), 13)
-        assert all(b["index"].shape == (10,) for b in batches)  # local share of 20
-        first_epoch = np.concatenate([b["index"] for b in batches])[:N // 2]
-        assert len(set(first_epoch.tolist())) == N // 2
-        seen.append(set(first_epoch.tolist()))
-    assert not seen[0] & seen[1]
-    assert seen[0] | seen[1] == set(range(N))
+def test_two_processes_read_disjoint_parts_of_the_same_global_stream():
+    one = _take(_train(global_batch_size=20), 13)
+    parts = [_take(_train(global_batch_size=20, process_index=p, process_count=2), 13)
+             for p in range(2)]
+    for step, whole in enumerate(one):
+        halves = [part[step] for part in parts]
+        assert all(h["index"].shape == (10,) for h in halves)  # local share of 20
+        for key in ("index", "noise", "label"):  # same global batch, same augmentations
+            np.testing.assert_array_equal(np.concatenate([h[key] for h in halves]), whole[key])
+    # epoch 0 is global positions 0…249: steps 0–12 of process 0, steps 0–11 of process 1
+    first_epoch = [np.concatenate([b["index"] for b in part[:13 - p]])
+                   for p, part in enumerate(parts)]
+    assert not set(first_epoch[0]) & set(first_epoch[1])
+    assert set(first_epoch[0]) | set(first_epoch[1]) == set(range(N))
 
 
 def test_eval_batches_cover_the_split_once_with_padding():
@@ -98,7 +102,7 @@ def test_eval_batches_cover_the_split_once_with_padding():
 def test_indivisible_batches_name_both_numbers():
     with pytest.raises(ValueError, match="global batch size 21 is not divisible by the 2 processes"):
         _train(global_batch_size=21, process_count=2)
-    with pytest.raises(ValueError, match="has 125 examples .* fewer than its local batch of 200"):
+    with pytest.raises(ValueError, match="has 250 examples, fewer than the global batch of 400"):
         _train(global_batch_size=400, process_count=2)
     mesh = parallel.data_mesh()
     batches = pipeline.global_batches(_train(global_batch_size=12), mesh)

@@ -5,12 +5,14 @@ CPUs and batches its share of the global batch; :func:`global_batches` assembles
 shares into arrays sharded over the ``data`` mesh axis with
 ``jax.make_array_from_process_local_data`` and keeps two batches in flight to devices.
 
-Randomness is a pure function of ``(seed, process_index, position)``, where position
-counts the examples this process has produced: every example is augmented with its
-own stateless seed and every epoch is a seeded permutation. Output is therefore
-identical across runs whatever tf.data's parallelism, and resuming at step ``s`` starts
-the stream at position ``s × local batch`` directly (indexed sources jump to the right
-epoch; TFDS sources skip undecoded records of the current epoch only).
+For indexed sources the stream is defined globally: epoch e is a seeded permutation of
+the whole split, global batch s holds positions s·G … s·G + G − 1 of the concatenated
+epochs, process p reads rows p·L … p·L + L − 1 of it, and every example is augmented with
+a stateless seed derived from ``(seed, global position)``. The global batches are
+therefore the same for any number of processes and any tf.data parallelism, each
+process reads a disjoint part of every epoch, and resuming at step s starts directly at
+position s·G. TFDS sources are read per process (``tfds.split_for_jax_process``) and
+resume by skipping undecoded records.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from jax_ssl import parallel
 from jax_ssl.data.sources import IndexedSource, TFDSSource, decode_image
 
 AUTOTUNE = tf.data.AUTOTUNE
-_EPOCHS_FOREVER = 2**62
+_FOREVER = 2**62
 
 
 def _options() -> tf.data.Options:
@@ -54,18 +56,22 @@ def _fold_in(seed, data):
     return tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int64))
 
 
-def _indexed_stream(source: IndexedSource, indices: np.ndarray, base_seed, start: int):
-    """(position, example index) pairs: seeded epoch permutations from ``start`` on."""
-    n = len(indices)
-    start_epoch, offset = divmod(start, n)
-    indices = tf.constant(indices, tf.int64)
+def _indexed_stream(num_examples: int, seed, global_batch: int, local_batch: int,
+                    process_index: int, start_step: int):
+    """(global position, example index) pairs of this process's rows, from ``start_step``."""
+    permutation_seed = _fold_in(seed, 1)
 
-    def epoch(e):
-        order = tf.argsort(tf.random.stateless_uniform([n], seed=_fold_in(base_seed, e)))
-        return tf.data.Dataset.from_tensor_slices(tf.gather(indices, order))
+    def position(k):  # k-th example this process reads → its global position
+        step, row = k // local_batch, k % local_batch
+        return step * global_batch + process_index * local_batch + row
 
-    stream = tf.data.Dataset.range(start_epoch, _EPOCHS_FOREVER).flat_map(epoch).skip(offset)
-    return stream.enumerate(start)
+    def example_index(g):
+        epoch_seed = _fold_in(permutation_seed, g // num_examples)
+        return tf.random.experimental.index_shuffle(g % num_examples, epoch_seed,
+                                                    num_examples - 1)
+
+    stream = tf.data.Dataset.range(start_step * local_batch, _FOREVER).map(position)
+    return stream.map(lambda g: (g, example_index(g)))
 
 
 def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_step: int = 0,
@@ -84,28 +90,28 @@ def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_st
     """
     process_index, process_count = _process(process_index, process_count)
     local_batch = parallel.check_divides(global_batch_size, process_count, "processes")
-    base_seed = tf.constant([seed, process_index], tf.int64)
-    start = start_step * local_batch
-
     if isinstance(source, IndexedSource):
-        indices = host_indices(source.num_examples, process_index, process_count)
-        if len(indices) < local_batch:
-            raise ValueError(
-                f"process {process_index} has {len(indices)} examples of {source.name} "
-                f"{source.split}, fewer than its local batch of {local_batch}.")
+        if source.num_examples < global_batch_size:
+            raise ValueError(f"{source.name} {source.split} has {source.num_examples} examples, "
+                             f"fewer than the global batch of {global_batch_size}.")
         labels = tf.constant(source.labels, tf.int32)
-        stream = _indexed_stream(source, indices, base_seed, start)
+        run_seed = tf.constant([seed, 0], tf.int64)
+        augment_seed = _fold_in(run_seed, 2)
+        stream = _indexed_stream(source.num_examples, run_seed, global_batch_size, local_batch,
+                                 process_index, start_step)
 
         def example(position, index):
-            views = recipe(source.load(index), _fold_in(base_seed, position))
+            views = recipe(source.load(index), _fold_in(augment_seed, position))
             return {**views, "label": tf.gather(labels, index)}
     elif isinstance(source, TFDSSource):
+        augment_seed = tf.constant([seed, process_index], tf.int64)
+        start = start_step * local_batch
         records = source.records(process_index, process_count, shuffle_seed=seed)
         stream = (records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
                   .repeat().skip(start).enumerate(start))
 
         def example(position, record):
-            views = recipe(decode_image(record["image"]), _fold_in(base_seed, position))
+            views = recipe(decode_image(record["image"]), _fold_in(augment_seed, position))
             return {**views, "label": tf.cast(record["label"], tf.int32)}
     else:
         raise TypeError(f"not a data source: {source!r}")
