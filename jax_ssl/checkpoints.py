@@ -24,9 +24,13 @@ def manager(workdir: str, *, save_every: int = 1000, keep: int = 3,
             keep_every: int | None = None, read_only: bool = False) -> ocp.CheckpointManager:
     """A manager saving every ``save_every`` steps, keeping the last ``keep`` and every
     ``keep_every``-th step."""
-    options = ocp.CheckpointManagerOptions(
-        save_interval_steps=save_every, max_to_keep=keep, keep_period=keep_every,
-        read_only=read_only, create=not read_only, enable_async_checkpointing=not read_only)
+    if read_only:
+        options = ocp.CheckpointManagerOptions(read_only=True, create=False,
+                                               save_interval_steps=0, max_to_keep=None,
+                                               enable_async_checkpointing=False)
+    else:
+        options = ocp.CheckpointManagerOptions(save_interval_steps=save_every,
+                                               max_to_keep=keep, keep_period=keep_every)
     return ocp.CheckpointManager(directory(workdir), options=options,
                                  item_names=("state", "config"))
 
@@ -39,13 +43,16 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config, *, force: bool =
         config=ocp.args.JsonSave(json.loads(config.to_json()))), force=force)
 
 
-def restore_state(mngr: ocp.CheckpointManager, target, step: int | None = None):
-    """The saved state at ``step`` (default: the latest complete one) laid out as ``target``
-    (arrays or ``jax.ShapeDtypeStruct``s with shardings), or None when there is none."""
+def restore_state(mngr: ocp.CheckpointManager, target=None, step: int | None = None):
+    """The saved state at ``step`` (default: the latest complete one), or None if none.
+
+    With ``target`` (arrays or ``jax.ShapeDtypeStruct``s with shardings) it is laid out
+    like it; without, it comes back as saved: nested dicts of arrays.
+    """
     step = mngr.latest_step() if step is None else step
     if step is None:
         return None
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    abstract = None if target is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     restored = mngr.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract)))
     return restored["state"]

@@ -1,0 +1,1 @@
+"""Evaluation of frozen representations: kNN, linear probes, low-label subsets (DESIGN.md §2)."""
