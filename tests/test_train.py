@@ -145,3 +145,34 @@ def test_non_finite_loss_stops_naming_the_step(tmp_path):
 def test_batch_not_divisible_by_devices_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="12 is not divisible by the 8 devices"):
         train.train(tiny_config("simclr", batch_size=12), str(tmp_path))
+
+
+def test_sigterm_saves_and_exits_then_resumes(tmp_path, monkeypatch):
+    import os
+    import signal
+    config = tiny_config("simclr", total_steps=8, **{"checkpoint.every_steps": 100})
+    real = pipeline.global_batches
+
+    def preempt_at_third(local, mesh, **kwargs):
+        for i, batch in enumerate(real(local, mesh, **kwargs)):
+            if i == 2:
+                os.kill(os.getpid(), signal.SIGTERM)  # what a TPU preemption sends
+            yield batch
+
+    monkeypatch.setattr(pipeline, "global_batches", preempt_at_third)
+    state = train.train(config, str(tmp_path))["state"]
+    assert int(state["step"]) == 3
+    assert checkpoints.manager(str(tmp_path), read_only=True).latest_step() == 3
+    monkeypatch.setattr(pipeline, "global_batches", real)
+    assert int(train.train(config, str(tmp_path))["state"]["step"]) == 8
+
+
+def test_cli_names_a_misspelt_override(tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run(
+        [sys.executable, "-m", "jax_ssl.train", f"--config={CONFIGS / 'simclr_digits.py'}",
+         f"--workdir={tmp_path}", "--config.optimizer.lerning_rate=0.1"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "lerning_rate" in out.stderr and "base_learning_rate" in out.stderr, out.stderr[-2000:]
