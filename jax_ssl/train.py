@@ -82,9 +82,9 @@ def make_train_step(method, tx, config, mesh, learning_rate, *, total_steps: int
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         if hasattr(method, "trainable"):  # tensors frozen early in training
-            params, opt_state = optim.keep_frozen(
-                tx, method.trainable(params, step, config=config, **schedule), params, state["params"],
-                opt_state, state["opt_state"])
+            trainable = method.trainable(params, step, config=config, **schedule)
+            params, opt_state = optim.keep_frozen(tx, trainable, params, state["params"],
+                                                  opt_state, state["opt_state"])
         if hasattr(method, "after_update"):
             method_state = method.after_update(params, method_state, step, config=config,
                                                **schedule)
@@ -235,9 +235,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 
 def main(argv):
-    from absl import flags
-
-    from absl import logging
+    from absl import flags, logging
 
     del argv
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file operation at INFO

@@ -51,7 +51,7 @@ def test_labels_follow_their_examples():
 
 def test_same_seed_same_stream_other_seed_other_stream():
     a, b, c = (_take(_train(seed=s), 5) for s in (7, 7, 8))
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         np.testing.assert_array_equal(x["index"], y["index"])
         np.testing.assert_array_equal(x["noise"], y["noise"])
     assert not np.array_equal(a[0]["index"], c[0]["index"])
@@ -64,7 +64,7 @@ def test_same_seed_same_stream_other_seed_other_stream():
 def test_resume_at_a_step_equals_the_uninterrupted_stream(start_step):
     straight = _take(_train(), start_step + 2)[start_step:]
     resumed = _take(_train(start_step=start_step), 2)
-    for x, y in zip(straight, resumed):
+    for x, y in zip(straight, resumed, strict=False):
         np.testing.assert_array_equal(x["index"], y["index"])
         np.testing.assert_array_equal(x["noise"], y["noise"])
 
@@ -100,7 +100,7 @@ def test_eval_batches_cover_the_split_once_with_padding():
 
 
 def test_indivisible_batches_name_both_numbers():
-    with pytest.raises(ValueError, match="global batch size 21 is not divisible by the 2 processes"):
+    with pytest.raises(ValueError, match="batch size 21 is not divisible by the 2 processes"):
         _train(global_batch_size=21, process_count=2)
     with pytest.raises(ValueError, match="has 250 examples, fewer than the global batch of 400"):
         _train(global_batch_size=400, process_count=2)

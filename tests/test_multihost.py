@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from test_train import logged
 
 WORKER = pathlib.Path(__file__).parent / "multihost_worker.py"
@@ -27,7 +26,7 @@ def _run(workdir, num_processes: int, devices_per_process: int):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(num_processes)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
-    for p, out in zip(procs, outputs):
+    for p, out in zip(procs, outputs, strict=False):
         assert p.returncode == 0, out[-3000:]
     return outputs
 

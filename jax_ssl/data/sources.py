@@ -222,7 +222,7 @@ def image_folder(root: str, split: str = "train", *, check_decode: bool | None =
     with ThreadPoolExecutor(threads) as pool:  # file reads and TF decodes release the GIL
         good = np.fromiter(pool.map(check, paths), bool, len(paths))
     if not good.all():
-        bad = [p for p, ok in zip(paths, good) if not ok]
+        bad = [p for p, ok in zip(paths, good, strict=False) if not ok]
         log.warning("image folder %s: skipping %d unreadable or corrupt file(s) of %d: %s",
                     root, len(bad), len(paths), ", ".join(bad))
     paths = np.asarray(paths, dtype=object)[good]
