@@ -71,8 +71,9 @@ def multicrop(image, seed, *, style="dino", global_size=224, local_size=96, num_
     DINO (main_dino.py defaults): global scale (0.4, 1), local (0.05, 0.4), 8 local crops
     (its best ViT-S/16 run: 10 crops, scales (0.25, 1) and (0.05, 0.25)); jitter
     (0.4, 0.4, 0.2, 0.1) p 0.8, grey 0.2; blur 1.0 on the first global view, 0.1 +
-    solarise 0.2 on the second, 0.5 on local ones; bicubic resizing. SwAV: global (0.14, 1), local (0.05, 0.14), 6 local crops; jitter
-    (0.8, 0.8, 0.8, 0.2) p 0.8, grey 0.2, blur p 0.5 everywhere, bilinear.
+    solarise 0.2 on the second, 0.5 on local ones; bicubic resizing.
+    SwAV: global (0.14, 1), local (0.05, 0.14), 6 local crops; jitter (0.8, 0.8, 0.8, 0.2)
+    p 0.8, grey 0.2, blur p 0.5 everywhere, bilinear.
     """
     if style == "dino":
         defaults = dict(jitter=(0.4, 0.4, 0.2, 0.1), interpolation="bicubic",
