@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import ml_collections
 
-# Per dataset: the source, the image side the recipes produce, and the normalisation.
+# Per dataset: the source, its evaluation split, the side of the crops the recipes make,
+# the side the eval transform resizes to before its centre crop, and the normalisation.
 DATASETS = {
-    "digits": dict(source="digits", image_size=32, crop_size=32, mean=(0.5,) * 3,
-                   std=(0.5,) * 3),
-    "fashion_mnist": dict(source="fashion_mnist", image_size=None, crop_size=28,
-                          mean=(0.286,) * 3, std=(0.353,) * 3),
-    "cifar10": dict(source="tfds:cifar10", image_size=None, crop_size=32,
-                    mean=(0.4914, 0.4822, 0.4465), std=(0.247, 0.2435, 0.2616)),
-    "imagenet": dict(source="tfds:imagenet2012", image_size=None, crop_size=224,
-                     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+    "digits": dict(source="digits", eval_split="test", image_size=32, crop_size=32,
+                   eval_resize_size=32, mean=(0.5,) * 3, std=(0.5,) * 3),
+    "fashion_mnist": dict(source="fashion_mnist", eval_split="test", image_size=None,
+                          crop_size=28, eval_resize_size=28, mean=(0.286,) * 3,
+                          std=(0.353,) * 3),
+    "cifar10": dict(source="tfds:cifar10", eval_split="test", image_size=None, crop_size=32,
+                    eval_resize_size=32, mean=(0.4914, 0.4822, 0.4465),
+                    std=(0.247, 0.2435, 0.2616)),
+    "imagenet": dict(source="tfds:imagenet2012", eval_split="validation", image_size=None,
+                     crop_size=224, eval_resize_size=256, mean=(0.485, 0.456, 0.406),
+                     std=(0.229, 0.224, 0.225)),
 }
 
 
@@ -42,7 +46,8 @@ def base(method: str, dataset: str) -> ml_collections.ConfigDict:
     config.data = ml_collections.ConfigDict()
     config.data.source = preset["source"]
     config.data.split = "train"
-    config.data.eval_split = "test"
+    config.data.eval_split = preset["eval_split"]
+    config.data.eval_resize_size = preset["eval_resize_size"]
     config.data.data_dir = ml_collections.config_dict.placeholder(str)
     config.data.image_size = preset["image_size"] or ml_collections.config_dict.placeholder(int)
     config.data.recipe = "simclr"

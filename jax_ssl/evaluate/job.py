@@ -74,7 +74,7 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
     mesh = parallel.data_mesh()
     data = config.data
     recipe = recipes.make_recipe("eval", size=data.crop_size,
-                                 resize_size=config.get("eval_resize_size") or data.crop_size,
+                                 resize_size=data.eval_resize_size,
                                  normalization=data.recipe_kwargs.normalization)
 
     def split(name):
