@@ -37,7 +37,7 @@ def base(method: str, dataset: str) -> ml_collections.ConfigDict:
     config.method = method
     config.seed = 0
     config.batch_size = 256
-    config.epochs = 100
+    config.epochs = 100.0  # float: short runs train fractions of an epoch
     config.total_steps = 0  # 0: epochs × steps per epoch
     config.dtype = "float32"  # compute dtype of the networks: float32 or bfloat16
     config.grad_accum_steps = 1
