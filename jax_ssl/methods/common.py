@@ -123,3 +123,53 @@ def backbone_variables(params, state, *, params_key: str = "params",
     if stats_key in state and "backbone" in state[stats_key]:
         variables["batch_stats"] = state[stats_key]["backbone"]
     return variables
+
+
+def forward_views(net: nn.Module, params, state, views, rng=None):
+    """All views [B, V, H, W, C] through ``net`` as one batch (one BN batch, as the
+    official codes concatenate them) → (per-view outputs, each [V, B, ...], new state)."""
+    num_views = views.shape[1]
+    outputs, state = apply(net, params, state, split_views(views), rng)
+    return jax.tree.map(lambda x: unsplit(x, num_views), outputs), state
+
+
+# An EMA teacher (BYOL's target, MoCo's momentum encoder, DINO's teacher) copies the
+# student's backbone and head; it lives in the method state under "teacher" (parameters)
+# and "teacher_batch_stats" (its own BN statistics, updated by its forward passes).
+TEACHER_PARTS = ("backbone", "head")
+
+
+def init_teacher(params, state) -> dict:
+    teacher = {"teacher": {k: params[k] for k in TEACHER_PARTS}}
+    if "batch_stats" in state:
+        teacher["teacher_batch_stats"] = {k: v for k, v in state["batch_stats"].items()
+                                          if k in TEACHER_PARTS}
+    return {**state, **jax.tree.map(jnp.copy, teacher)}
+
+
+def teacher_views(net: nn.Module, state, views):
+    """The teacher's outputs of all views, without gradient → (outputs, new state)."""
+    teacher_state = ({"batch_stats": state["teacher_batch_stats"]}
+                     if "teacher_batch_stats" in state else {})
+    outputs, teacher_state = forward_views(net, state["teacher"], teacher_state, views)
+    if teacher_state:
+        state = {**state, "teacher_batch_stats": teacher_state["batch_stats"]}
+    return jax.lax.stop_gradient(outputs), state
+
+
+def update_teacher(params, state, momentum):
+    student = {k: params[k] for k in TEACHER_PARTS}
+    return {**state, "teacher": ema(state["teacher"], student, momentum)}
+
+
+def init_network(net: nn.Module, rng, images):
+    """(params, state holding the other variable collections, e.g. ``batch_stats``)."""
+    variables = dict(net.init(rng, images, train=True))
+    return variables.pop("params"), variables
+
+
+def two_view_loss(net: nn.Module, params, state, views, loss, *, axis_name):
+    """``loss(z₁, z₂)`` of the two views' projections, with the collapse monitors of the
+    first view's representation → (loss, (new state, metrics))."""
+    (representation, z, _), state = forward_views(net, params, state, views)
+    return loss(z[0], z[1]), (state, collapse_monitors(representation[0], axis_name=axis_name))

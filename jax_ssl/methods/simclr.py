@@ -7,6 +7,8 @@ as in the official code. Config: ``config.simclr`` with ``temperature``,
 """
 from __future__ import annotations
 
+import functools
+
 from jax_ssl import losses
 from jax_ssl.methods import common
 from jax_ssl.models import heads
@@ -23,19 +25,15 @@ def network(config, axis_name):
 
 
 def init(rng, config, batch):
-    variables = network(config, None).init(rng, batch["views"][:, 0], train=True)
-    return variables["params"], {"batch_stats": variables["batch_stats"]}
+    return common.init_network(network(config, None), rng, batch["views"][:, 0])
 
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     del rng, step
-    (representation, z, _), state = common.apply(network(config, axis_name), params, state,
-                                                 common.split_views(batch["views"]))
-    z1, z2 = common.unsplit(z, 2)
-    loss = losses.info_nce(z1, z2, temperature=config.simclr.temperature, axis_name=axis_name)
-    metrics = common.collapse_monitors(common.unsplit(representation, 2)[0],
-                                       axis_name=axis_name)
-    return loss, (state, metrics)
+    loss = functools.partial(losses.info_nce, temperature=config.simclr.temperature,
+                             axis_name=axis_name)
+    return common.two_view_loss(network(config, axis_name), params, state, batch["views"],
+                                loss, axis_name=axis_name)
 
 
 backbone_variables = common.backbone_variables

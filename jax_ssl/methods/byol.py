@@ -1,0 +1,47 @@
+"""BYOL (Grill et al. 2020; deepmind-research/byol ``byol_experiment.py``).
+
+Online network: backbone → projector → predictor (byol_mlp 4096-256 each); target:
+an EMA of the online backbone and projector with momentum 1 − (1 − τ_base)(cos(πk/K)+1)/2
+(τ_base 0.996). Loss: byol_loss(p₁, sg(z'₂)) + byol_loss(p₂, sg(z'₁)). BYOL evaluates the
+online backbone. Config: ``config.byol`` with ``base_momentum``, ``hidden_dim``,
+``output_dim``.
+"""
+from __future__ import annotations
+
+from jax_ssl import losses, optim
+from jax_ssl.methods import common
+from jax_ssl.models import heads
+
+
+def network(config, axis_name, *, predictor: bool = True):
+    cfg, dtype = config.byol, common.compute_dtype(config)
+
+    def mlp():
+        return heads.byol_mlp(cfg.hidden_dim, cfg.output_dim, axis_name=axis_name, dtype=dtype)
+    return common.Network(common.build_backbone(config, axis_name), mlp(),
+                          mlp() if predictor else None)
+
+
+def init(rng, config, batch):
+    params, state = common.init_network(network(config, None), rng, batch["views"][:, 0])
+    return params, common.init_teacher(params, state)
+
+
+def loss_fn(params, state, batch, rng, step, *, config, axis_name):
+    del rng, step
+    (representation, _, p), state = common.forward_views(network(config, axis_name), params,
+                                                         state, batch["views"])
+    (_, target, _), state = common.teacher_views(
+        network(config, axis_name, predictor=False), state, batch["views"])
+    loss = (losses.byol_loss(p[0], target[1], axis_name=axis_name)
+            + losses.byol_loss(p[1], target[0], axis_name=axis_name))
+    return loss, (state, common.collapse_monitors(representation[0], axis_name=axis_name))
+
+
+def after_update(params, state, step, *, config, total_steps, steps_per_epoch):
+    del steps_per_epoch
+    momentum = optim.ema_momentum(config.byol.base_momentum, total_steps)(step)
+    return common.update_teacher(params, state, momentum)
+
+
+backbone_variables = common.backbone_variables

@@ -1,0 +1,49 @@
+"""MoCo v3 (Chen, Xie & He 2021; facebookresearch/moco-v3 ``moco/builder.py``).
+
+Base encoder: backbone → projector (3 layers, 4096-256; last BN without affine) →
+predictor (4096-256); momentum encoder: an EMA of backbone and projector, momentum
+0.99 → 1 by the cosine schedule (``config.moco_v3.base_momentum``). Loss:
+moco_v3_loss(q₁, k₂) + moco_v3_loss(q₂, k₁) with τ (1.0 for ResNets, 0.2 for ViTs).
+MoCo v3 evaluates the base encoder's backbone. Config: ``config.moco_v3`` with
+``temperature``, ``base_momentum``, ``projector_layers``, ``hidden_dim``, ``output_dim``.
+"""
+from __future__ import annotations
+
+from jax_ssl import losses, optim
+from jax_ssl.methods import common
+from jax_ssl.models import heads
+
+
+def network(config, axis_name, *, predictor: bool = True):
+    cfg, dtype = config.moco_v3, common.compute_dtype(config)
+    head = heads.moco_v3_projector(cfg.projector_layers, cfg.hidden_dim, cfg.output_dim,
+                                   axis_name=axis_name, dtype=dtype)
+    pred = heads.moco_v3_predictor(cfg.hidden_dim, cfg.output_dim, axis_name=axis_name,
+                                   dtype=dtype) if predictor else None
+    return common.Network(common.build_backbone(config, axis_name), head, pred)
+
+
+def init(rng, config, batch):
+    params, state = common.init_network(network(config, None), rng, batch["views"][:, 0])
+    return params, common.init_teacher(params, state)
+
+
+def loss_fn(params, state, batch, rng, step, *, config, axis_name):
+    del rng, step
+    (representation, _, q), state = common.forward_views(network(config, axis_name), params,
+                                                         state, batch["views"])
+    (_, k, _), state = common.teacher_views(network(config, axis_name, predictor=False),
+                                            state, batch["views"])
+    tau = config.moco_v3.temperature
+    loss = (losses.moco_v3_loss(q[0], k[1], temperature=tau, axis_name=axis_name)
+            + losses.moco_v3_loss(q[1], k[0], temperature=tau, axis_name=axis_name))
+    return loss, (state, common.collapse_monitors(representation[0], axis_name=axis_name))
+
+
+def after_update(params, state, step, *, config, total_steps, steps_per_epoch):
+    del steps_per_epoch
+    momentum = optim.ema_momentum(config.moco_v3.base_momentum, total_steps)(step)
+    return common.update_teacher(params, state, momentum)
+
+
+backbone_variables = common.backbone_variables
