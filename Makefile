@@ -23,7 +23,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet ruff
-	$(VENV)/bin/ruff check jax_ssl tests experiments
+	$(VENV)/bin/ruff check jax_ssl tests experiments configs
 
 demo: $(STAMP)
 	$(VENV)/bin/python experiments/demo.py

@@ -1,6 +1,7 @@
 """Barlow Twins on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
 
-    python -m jax_ssl.train --config configs/barlow_twins_fashion_mnist.py --workdir runs/bt_fashion_mnist
+    python -m jax_ssl.train --config configs/barlow_twins_fashion_mnist.py \
+        --workdir runs/bt_fashion_mnist
 
 Source: facebookresearch/barlowtwins (λ 0.0051, 3-layer projector) scaled to a short CPU
 run: the CPU ViT, projector 512-512-512, AdamW, BYOL's views without blur.

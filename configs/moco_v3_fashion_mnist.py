@@ -1,6 +1,7 @@
 """MoCo v3 on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
 
-    python -m jax_ssl.train --config configs/moco_v3_fashion_mnist.py --workdir runs/moco_v3_fashion_mnist
+    python -m jax_ssl.train --config configs/moco_v3_fashion_mnist.py \
+        --workdir runs/moco_v3_fashion_mnist
 
 Source: facebookresearch/moco-v3 (ViT settings: τ 0.2, momentum 0.99 → 1, 3-layer
 projector and predictor, AdamW) scaled to a short CPU run: the CPU ViT, heads 512-128,

@@ -1,6 +1,7 @@
 """VICReg on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
 
-    python -m jax_ssl.train --config configs/vicreg_fashion_mnist.py --workdir runs/vicreg_fashion_mnist
+    python -m jax_ssl.train --config configs/vicreg_fashion_mnist.py \
+        --workdir runs/vicreg_fashion_mnist
 
 Source: facebookresearch/vicreg (coefficients 25 / 25 / 1, 3-layer expander) scaled to a
 short CPU run: the CPU ViT, expander 512-512-512, AdamW, BYOL's views without blur.
