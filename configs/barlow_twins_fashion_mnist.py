@@ -1,4 +1,4 @@
-"""Barlow Twins on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
+r"""Barlow Twins on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
 
     python -m jax_ssl.train --config configs/barlow_twins_fashion_mnist.py \
         --workdir runs/bt_fashion_mnist

@@ -1,4 +1,4 @@
-"""MoCo v3 on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
+r"""MoCo v3 on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
 
     python -m jax_ssl.train --config configs/moco_v3_fashion_mnist.py \
         --workdir runs/moco_v3_fashion_mnist

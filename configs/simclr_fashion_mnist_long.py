@@ -1,4 +1,4 @@
-"""SimCLR on Fashion-MNIST for about 30 minutes on 2 CPU cores (15 epochs).
+r"""SimCLR on Fashion-MNIST for about 30 minutes on 2 CPU cores (15 epochs).
 
     python -m jax_ssl.train --config configs/simclr_fashion_mnist_long.py \
         --workdir runs/simclr_fashion_mnist_long

@@ -1,4 +1,4 @@
-"""SimCLR v2-style ResNet-50 on ImageNet-1k, the official recipe (TPU pod).
+r"""SimCLR v2-style ResNet-50 on ImageNet-1k, the official recipe (TPU pod).
 
     python -m jax_ssl.train --config configs/simclr_imagenet.py --workdir gs://BUCKET/simclr \
         --config.data.data_dir=gs://BUCKET/tensorflow_datasets

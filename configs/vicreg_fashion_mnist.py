@@ -1,4 +1,4 @@
-"""VICReg on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
+r"""VICReg on Fashion-MNIST (CPU, about 2 minutes on 2 cores).
 
     python -m jax_ssl.train --config configs/vicreg_fashion_mnist.py \
         --workdir runs/vicreg_fashion_mnist
