@@ -93,3 +93,14 @@ def small_images_byol_recipe(config: ml_collections.ConfigDict) -> None:
     config.data.recipe = "byol"
     config.data.recipe_kwargs.update(dict(scale=(0.2, 1.0), blur=(0.0, 0.0),
                                           interpolation="bilinear"))
+
+
+def small_images_multicrop(config: ml_collections.ConfigDict, *, style: str = "dino",
+                           num_local: int = 4) -> None:
+    """Multi-crop for 28–32 px images: global crops at full size, local ones at half, no
+    blur, ``num_local`` local crops (fewer than the official 6–10, for CPU budgets)."""
+    size = config.data.crop_size
+    config.data.recipe = "multicrop"
+    config.data.recipe_kwargs = dict(style=style, global_size=size, local_size=size // 2,
+                                     num_local=num_local, blur=False,
+                                     normalization=config.data.recipe_kwargs.normalization)

@@ -65,7 +65,8 @@ def byol(image, seed, *, size=224, scale=(0.08, 1.0), jitter=(0.4, 0.4, 0.2, 0.1
 
 
 def multicrop(image, seed, *, style="dino", global_size=224, local_size=96, num_global=2,
-              num_local=None, global_scale=None, local_scale=None, normalization=ImageNetNorm):
+              num_local=None, global_scale=None, local_scale=None, blur=True,
+              normalization=ImageNetNorm):
     """Multi-crop of facebookresearch/dino (``DataAugmentationDINO``) or swav.
 
     DINO (main_dino.py defaults): global scale (0.4, 1), local (0.05, 0.4), 8 local crops
@@ -73,7 +74,8 @@ def multicrop(image, seed, *, style="dino", global_size=224, local_size=96, num_
     (0.4, 0.4, 0.2, 0.1) p 0.8, grey 0.2; blur 1.0 on the first global view, 0.1 +
     solarise 0.2 on the second, 0.5 on local ones; bicubic resizing.
     SwAV: global (0.14, 1), local (0.05, 0.14), 6 local crops; jitter (0.8, 0.8, 0.8, 0.2)
-    p 0.8, grey 0.2, blur p 0.5 everywhere, bilinear.
+    p 0.8, grey 0.2, blur p 0.5 everywhere, bilinear. ``blur=False`` turns blurring off
+    (for images of 32 px and less, as SimCLR does on CIFAR).
     """
     if style == "dino":
         defaults = dict(jitter=(0.4, 0.4, 0.2, 0.1), interpolation="bicubic",
@@ -85,6 +87,8 @@ def multicrop(image, seed, *, style="dino", global_size=224, local_size=96, num_
                         global_scale=(0.14, 1.0), local_scale=(0.05, 0.14), num_local=6)
     else:
         raise ValueError(f"multicrop style must be 'dino' or 'swav', not {style!r}.")
+    if not blur:
+        defaults.update(global_blur=(0.0, 0.0), local_blur=0.0)
     num_local = defaults["num_local"] if num_local is None else num_local
     global_scale = global_scale or defaults["global_scale"]
     local_scale = local_scale or defaults["local_scale"]
