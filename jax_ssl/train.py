@@ -85,6 +85,8 @@ def make_train_step(method, tx, config, mesh, learning_rate, *, total_steps: int
             trainable = method.trainable(params, step, config=config, **schedule)
             params, opt_state = optim.keep_frozen(tx, trainable, params, state["params"],
                                                   opt_state, state["opt_state"])
+        if hasattr(method, "project_params"):  # e.g. SwAV's prototypes back to unit norm
+            params = method.project_params(params)
         if hasattr(method, "after_update"):
             method_state = method.after_update(params, method_state, step, config=config,
                                                **schedule)

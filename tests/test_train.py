@@ -191,3 +191,14 @@ def test_cli_names_a_misspelt_override(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "lerning_rate" in out.stderr and "base_learning_rate" in out.stderr, out.stderr[-2000:]
+
+
+def test_swav_queue_fills_per_device_and_is_used(tmp_path):
+    config = tiny_config("swav", total_steps=4, **{"swav.queue_length": 32,
+                                                   "swav.freeze_prototypes_steps": 0})
+    state = train.train(config, str(tmp_path))["state"]
+    queue = np.asarray(state["method_state"]["queue"])  # [2 crops, 8 devices × 4, D]
+    assert queue.shape == (2, 32, config.swav.output_dim)
+    # each device pushed its 2 local embeddings per step: after 4 steps every slot is full
+    np.testing.assert_allclose(np.linalg.norm(queue, axis=-1), 1.0, rtol=1e-5)
+    assert np.isfinite(logged(tmp_path)).all()

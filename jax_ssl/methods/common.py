@@ -11,7 +11,8 @@ and optionally, both also given ``total_steps`` and ``steps_per_epoch`` keywords
 ``after_update(params, state, step, *, config, ...) -> state`` (EMA teachers), called
 with the new parameters after each optimizer step, and ``trainable(params, step, *,
 config, ...) -> params-shaped bool scalars``: tensors marked False are left untouched by
-that step (DINO's last layer, SwAV's prototypes).
+that step (DINO's last layer, SwAV's prototypes), and ``project_params(params) ->
+params``, applied after every update (SwAV's prototype normalisation).
 """
 from __future__ import annotations
 

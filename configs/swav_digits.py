@@ -1,0 +1,23 @@
+r"""SwAV on the bundled digits (CPU, about 2 minutes on 2 cores).
+
+    python -m jax_ssl.train --config configs/swav_digits.py \
+        --workdir runs/swav_digits
+
+Source: facebookresearch/swav main_swav.py (Sinkhorn ε 0.05 × 3, τ 0.1, prototypes
+frozen for the first iterations, multi-crop) scaled to a short CPU run: the CPU ViT,
+projector 512-128, 100 prototypes (10 classes), 2 global + 4 local crops without blur,
+AdamW, prototypes frozen for 50 steps, no queue (batches of 256 suffice for 100 codes).
+"""
+from jax_ssl.config import base, cpu_adamw, cpu_vit, small_images_multicrop
+
+
+def get_config():
+    config = base("swav", "digits")
+    config.epochs = 10.0
+    small_images_multicrop(config, style="swav")
+    cpu_vit(config, patch_size=8)
+    cpu_adamw(config)
+    config.swav = dict(hidden_dim=512, output_dim=128, num_prototypes=100, temperature=0.1,
+                       epsilon=0.05, sinkhorn_iterations=3, crops_for_assign=(0, 1),
+                       freeze_prototypes_steps=50, queue_length=0, queue_start_epoch=0.0)
+    return config
