@@ -37,8 +37,13 @@ def tiny_config(method: str, **overrides):
             config.data.recipe_kwargs[key] = 16
     if "local_size" in config.data.recipe_kwargs:
         config.data.recipe_kwargs.local_size = 8
-    config.model.backbone = "vit_ti16"
-    config.model.backbone_kwargs = dict(TINY_VIT)
+    if method == "mae":
+        config.model.backbone_kwargs.update(patch_size=8, image_size=16, embed_dim=32,
+                                            depth=1, num_heads=2, decoder_embed_dim=16,
+                                            decoder_depth=1, decoder_num_heads=2)
+    else:
+        config.model.backbone = "vit_ti16"
+        config.model.backbone_kwargs = dict(TINY_VIT)
     config.checkpoint.every_steps = 4
     config.update_from_flattened_dict(overrides)
     return config

@@ -33,11 +33,22 @@ def compute_dtype(config):
 
 
 def build_backbone(config, axis_name: str | None) -> nn.Module:
-    """``config.model.backbone`` with its keyword arguments, synced BN over ``axis_name``."""
+    """``config.model.backbone`` with its keyword arguments, synced BN over ``axis_name``.
+
+    For an MAE (``mae_vit_*``) this is its encoder as a plain ViT, whose parameters are
+    the MAE's ``encoder`` ones: what evaluation runs.
+    """
     kwargs = dict(config.model.get("backbone_kwargs", {}))
-    if config.model.backbone in models.RESNETS:
+    name, dtype = config.model.backbone, compute_dtype(config)
+    if name in models.MAES:
+        mae = models.MAES[name](**kwargs)
+        return models.vit.VisionTransformer(
+            patch_size=mae.patch_size, embed_dim=mae.embed_dim, depth=mae.depth,
+            num_heads=mae.num_heads, mlp_ratio=mae.mlp_ratio, pos_embed="sincos",
+            image_size=mae.image_size, dtype=dtype)
+    if name in models.RESNETS:
         kwargs["axis_name"] = axis_name
-    return models.backbone(config.model.backbone, dtype=compute_dtype(config), **kwargs)
+    return models.backbone(name, dtype=dtype, **kwargs)
 
 
 def pooled(features):

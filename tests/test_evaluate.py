@@ -1,0 +1,86 @@
+"""Evaluation: kNN and linear probe accuracies, label subsets, restoring checkpoints."""
+import json
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from jax_ssl import checkpoints, train
+from jax_ssl.evaluate import job, knn, labels, linear
+from test_train import IMPLEMENTED, tiny_config
+
+
+def _clusters(n, dim=16, classes=4, spread=0.3, seed=0):
+    """Gaussian clusters around fixed centres; ``seed`` draws the samples."""
+    centres = np.random.default_rng(100).normal(size=(classes, dim))
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    return centres[y] + spread * rng.normal(size=(n, dim)), y
+
+
+def test_knn_votes_by_weighted_similarity():
+    train_x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    train_y = np.array([0, 0, 1])
+    scores = knn.knn_predict(train_x, train_y, np.array([[0.2, 1.0]]), num_classes=2, k=3,
+                             temperature=0.5)
+    sims = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]) @ np.array([0.2, 1.0])
+    sims /= np.linalg.norm(train_x, axis=1) * np.linalg.norm([0.2, 1.0])
+    w = np.exp(sims / 0.5)
+    np.testing.assert_allclose(scores[0], [w[0] + w[1], w[2]], rtol=1e-5)
+
+
+def test_knn_and_linear_probe_on_separable_and_random_features():
+    x, y = _clusters(1200)
+    x_test, y_test = _clusters(400, seed=1)
+    assert knn.knn_accuracy(x, y, x_test, y_test, num_classes=4)["top1"] > 0.98
+    assert linear.linear_probe(x, y, x_test, y_test, num_classes=4)["top1"] > 0.98
+    shuffled = np.random.default_rng(1).permutation(y)
+    assert abs(knn.knn_accuracy(x, shuffled, x_test, y_test, num_classes=4)["top1"]
+               - 0.25) < 0.08
+    assert abs(linear.linear_probe(x, shuffled, x_test, y_test, num_classes=4)["top1"]
+               - 0.25) < 0.08
+
+
+def test_label_subsets_keep_classes_balanced():
+    y = np.repeat(np.arange(10), [100, 200, 50, 50, 50, 50, 50, 50, 50, 350])
+    one_percent = labels.label_subset(y, fraction=0.01, seed=3)
+    assert np.bincount(y[one_percent]).tolist() == [1, 2, 1, 1, 1, 1, 1, 1, 1, 4]
+    five = labels.label_subset(y, per_class=5)
+    assert np.bincount(y[five]).tolist() == [5] * 10
+    assert len(set(five.tolist())) == 50
+    assert not np.array_equal(labels.label_subset(y, per_class=5, seed=1), five)
+    with pytest.raises(ValueError, match="exactly one of"):
+        labels.label_subset(y)
+
+
+@pytest.mark.parametrize("method", IMPLEMENTED)
+def test_restores_the_backbone_of_every_method(method, tmp_path):
+    config = tiny_config(method, total_steps=1)
+    state = train.train(config, str(tmp_path))["state"]
+    restored_config, step, backbone, variables = job.restore_backbone(str(tmp_path))
+    assert step == 1 and restored_config.method == method
+    from jax_ssl import methods
+    expected = methods.get(method).backbone_variables(*jax.device_get(
+        (state["params"], state["method_state"])))
+    jax.tree.map(np.testing.assert_array_equal, expected, jax.device_get(variables))
+    images = np.zeros((2, 16, 16, 3), np.float32)
+    from jax_ssl.methods import common
+    assert common.pooled(backbone.apply(variables, images, train=False)).shape[0] == 2
+
+
+def test_missing_and_mismatched_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoints in .* is .* the --workdir"):
+        job.restore_backbone(str(tmp_path / "nothing"))
+    config = tiny_config("simclr", total_steps=1)
+    train.train(config, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"no complete checkpoint 7 .*\[1\]"):
+        job.restore_backbone(str(tmp_path), step=7)
+    # a config that builds a different backbone than the one saved
+    ckpt = pathlib.Path(checkpoints.directory(str(tmp_path))) / "1" / "config"
+    saved = next(ckpt.glob("*"))
+    data = json.loads(saved.read_text())
+    data["model"]["backbone_kwargs"]["embed_dim"] = 64
+    saved.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="does not match vit_ti16"):
+        job.restore_backbone(str(tmp_path))
