@@ -5,10 +5,10 @@ import pathlib
 import jax
 import numpy as np
 import pytest
+from test_train import IMPLEMENTED, tiny_config
 
 from jax_ssl import checkpoints, train
 from jax_ssl.evaluate import job, knn, labels, linear
-from test_train import IMPLEMENTED, tiny_config
 
 
 def _clusters(n, dim=16, classes=4, spread=0.3, seed=0):
