@@ -20,6 +20,8 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python experiments/bench/losses.py
 	$(VENV)/bin/python experiments/bench/models.py
+	$(VENV)/bin/python experiments/bench/input.py
+	$(VENV)/bin/python experiments/bench/train.py
 
 lint: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet ruff
