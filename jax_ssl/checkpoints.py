@@ -17,7 +17,11 @@ import orbax.checkpoint as ocp
 
 
 def directory(workdir: str) -> str:
-    return os.path.join(os.fspath(workdir), "checkpoints")
+    """``WORKDIR/checkpoints``, made absolute for local paths (Orbax requires it)."""
+    workdir = os.fspath(workdir)
+    if "://" not in workdir:
+        workdir = os.path.abspath(workdir)
+    return os.path.join(workdir, "checkpoints")
 
 
 def manager(workdir: str, *, save_every: int = 1000, keep: int = 3,

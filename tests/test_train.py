@@ -207,3 +207,9 @@ def test_swav_queue_fills_per_device_and_is_used(tmp_path):
     # each device pushed its 2 local embeddings per step: after 4 steps every slot is full
     np.testing.assert_allclose(np.linalg.norm(queue, axis=-1), 1.0, rtol=1e-5)
     assert np.isfinite(logged(tmp_path)).all()
+
+
+def test_relative_workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train.train(tiny_config("simclr", total_steps=1), "runs/relative")
+    assert checkpoints.manager("runs/relative", read_only=True).latest_step() == 1
