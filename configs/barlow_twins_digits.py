@@ -5,14 +5,8 @@
 Source: facebookresearch/barlowtwins (λ 0.0051, 3-layer projector) scaled to a short CPU
 run: the CPU ViT, projector 512-512-512, AdamW, BYOL's views without blur.
 """
-from jax_ssl.config import base, cpu_adamw, cpu_vit, small_images_byol_recipe
+from jax_ssl.config import cpu_config
 
 
 def get_config():
-    config = base("barlow_twins", "digits")
-    config.epochs = 10.0
-    small_images_byol_recipe(config)
-    cpu_vit(config, patch_size=8)
-    cpu_adamw(config)
-    config.barlow_twins = dict(projector_sizes=(512, 512, 512), lambd=0.0051)
-    return config
+    return cpu_config("barlow_twins", "digits")

@@ -5,15 +5,8 @@
 Source: facebookresearch/vicreg (coefficients 25 / 25 / 1, 3-layer expander) scaled to a
 short CPU run: the CPU ViT, expander 512-512-512, AdamW, BYOL's views without blur.
 """
-from jax_ssl.config import base, cpu_adamw, cpu_vit, small_images_byol_recipe
+from jax_ssl.config import cpu_config
 
 
 def get_config():
-    config = base("vicreg", "digits")
-    config.epochs = 10.0
-    small_images_byol_recipe(config)
-    cpu_vit(config, patch_size=8)
-    cpu_adamw(config)
-    config.vicreg = dict(projector_sizes=(512, 512, 512), sim_coeff=25.0, std_coeff=25.0,
-                         cov_coeff=1.0)
-    return config
+    return cpu_config("vicreg", "digits")

@@ -104,3 +104,56 @@ def small_images_multicrop(config: ml_collections.ConfigDict, *, style: str = "d
     config.data.recipe_kwargs = dict(style=style, global_size=size, local_size=size // 2,
                                      num_local=num_local, blur=False,
                                      normalization=config.data.recipe_kwargs.normalization)
+
+
+# The CPU configs (configs/<method>_{digits,fashion_mnist}.py): 10 epochs of digits or 1 of
+# Fashion-MNIST, the CPU ViT, AdamW, and each method's official objective with heads
+# shrunk to 512-wide layers.
+CPU_EPOCHS = {"digits": 10.0, "fashion_mnist": 1.0}
+CPU_PATCH = {"digits": 8, "fashion_mnist": 7}  # 16 tokens at 32 and 28 px
+CPU_SECTIONS = {
+    "byol": dict(base_momentum=0.99, hidden_dim=512, output_dim=128),
+    "moco_v3": dict(temperature=0.2, base_momentum=0.99, projector_layers=3, hidden_dim=512,
+                    output_dim=128),
+    "barlow_twins": dict(projector_sizes=(512, 512, 512), lambd=0.0051),
+    "vicreg": dict(projector_sizes=(512, 512, 512), sim_coeff=25.0, std_coeff=25.0,
+                   cov_coeff=1.0),
+    "dino": dict(out_dim=1024, hidden_dim=512, bottleneck_dim=128, use_bn_in_head=False,
+                 norm_last_layer=True, base_momentum=0.996, student_temp=0.1,
+                 warmup_teacher_temp=0.04, teacher_temp=0.04, warmup_teacher_temp_epochs=0,
+                 center_momentum=0.9, freeze_last_layer=0.0),
+    "swav": dict(hidden_dim=512, output_dim=128, num_prototypes=100, temperature=0.1,
+                 epsilon=0.05, sinkhorn_iterations=3, crops_for_assign=(0, 1),
+                 freeze_prototypes_steps=50, queue_length=0, queue_start_epoch=0.0),
+    "mae": dict(mask_ratio=0.75, norm_pix_loss=True),
+}
+
+
+def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
+    """``method`` sized for a 2-core CPU on ``digits`` or ``fashion_mnist``."""
+    config = base(method, dataset)
+    config.epochs = CPU_EPOCHS[dataset]
+    patch = CPU_PATCH[dataset]
+    if method in ("dino", "swav"):
+        small_images_multicrop(config, style=method)
+    elif method == "mae":
+        config.data.recipe = "mae"
+        config.data.recipe_kwargs.scale = (0.2, 1.0)
+    else:
+        small_images_byol_recipe(config)
+    if method == "mae":  # the CPU ViT as encoder, a 2-block 64-d decoder
+        config.model.backbone = "mae_vit_tiny"
+        config.model.backbone_kwargs = dict(
+            patch_size=patch, image_size=config.data.crop_size, embed_dim=128, depth=3,
+            num_heads=4, decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=4)
+        cpu_adamw(config, learning_rate=6e-4, weight_decay=0.05)
+        config.optimizer.b2 = 0.95
+    else:
+        cpu_vit(config, patch_size=patch)
+        cpu_adamw(config, **({"learning_rate": 5e-4, "weight_decay": 0.04}
+                             if method == "dino" else {}))
+    if method == "dino":
+        config.optimizer.final_weight_decay = 0.4
+        config.optimizer.clip_per_tensor = 3.0
+    config[method] = dict(CPU_SECTIONS[method])
+    return config
