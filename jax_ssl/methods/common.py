@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from jax_ssl import models
+from jax_ssl import models, optim
 from jax_ssl.losses._common import gather_batch_replicated
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -172,6 +172,16 @@ def teacher_views(net: nn.Module, state, views):
 def update_teacher(params, state, momentum):
     student = {k: params[k] for k in TEACHER_PARTS}
     return {**state, "teacher": ema(state["teacher"], student, momentum)}
+
+
+def ema_teacher_update(section: str):
+    """An ``after_update`` hook: the teacher's EMA step with the cosine momentum from
+    ``config.<section>.base_momentum`` to 1."""
+    def after_update(params, state, step, *, config, total_steps, steps_per_epoch):
+        del steps_per_epoch
+        momentum = optim.ema_momentum(config[section].base_momentum, total_steps)(step)
+        return update_teacher(params, state, momentum)
+    return after_update
 
 
 def init_network(net: nn.Module, rng, images):

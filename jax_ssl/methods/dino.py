@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jax_ssl import losses, optim
+from jax_ssl import losses
 from jax_ssl.methods import common
 from jax_ssl.models import heads
 
@@ -68,9 +68,12 @@ def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     return loss, ({**state, "center": center}, metrics)
 
 
+_teacher_update = common.ema_teacher_update("dino")
+
+
 def after_update(params, state, step, *, config, total_steps, steps_per_epoch):
-    momentum = optim.ema_momentum(config.dino.base_momentum, total_steps)(step)
-    state = common.update_teacher(params, state, momentum)
+    state = _teacher_update(params, state, step, config=config, total_steps=total_steps,
+                            steps_per_epoch=steps_per_epoch)
     temp = _teacher_temp(config, step + 1, steps_per_epoch)
     return {**state, "teacher_temp": jnp.asarray(temp, jnp.float32)}
 

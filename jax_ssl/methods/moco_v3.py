@@ -9,7 +9,7 @@ MoCo v3 evaluates the base encoder's backbone. Config: ``config.moco_v3`` with
 """
 from __future__ import annotations
 
-from jax_ssl import losses, optim
+from jax_ssl import losses
 from jax_ssl.methods import common
 from jax_ssl.models import heads
 
@@ -40,10 +40,6 @@ def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     return loss, (state, common.collapse_monitors(representation[0], axis_name=axis_name))
 
 
-def after_update(params, state, step, *, config, total_steps, steps_per_epoch):
-    del steps_per_epoch
-    momentum = optim.ema_momentum(config.moco_v3.base_momentum, total_steps)(step)
-    return common.update_teacher(params, state, momentum)
-
+after_update = common.ema_teacher_update("moco_v3")
 
 backbone_variables = common.backbone_variables
