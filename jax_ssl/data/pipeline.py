@@ -170,11 +170,11 @@ def global_batches(local_batches: Iterable, mesh, *, prefetch: int = 2) -> Itera
     sharding = parallel.batch_sharding(mesh)
 
     def to_global(batch):
-        def put(x):
-            x = np.asarray(x)
-            parallel.check_batch_divisible(x.shape[0] * jax.process_count(), mesh)
-            return jax.make_array_from_process_local_data(sharding, x)
-        return jax.tree.map(put, batch)
+        batch = jax.tree.map(np.asarray, batch)
+        local_size = jax.tree.leaves(batch)[0].shape[0]
+        parallel.check_batch_divisible(local_size * jax.process_count(), mesh)
+        return jax.tree.map(
+            lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
 
     if isinstance(local_batches, tf.data.Dataset):
         local_batches = local_batches.as_numpy_iterator()

@@ -13,6 +13,7 @@ Parameters default to the official values; each recipe names its source.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import tensorflow as tf
 
@@ -128,8 +129,6 @@ def make_recipe(name: str, **kwargs):
     """The recipe ``name`` with its keyword arguments bound; unknown ones are an error."""
     if name not in RECIPES:
         raise ValueError(f"unknown augmentation recipe {name!r}; choose one of {sorted(RECIPES)}.")
-    import inspect
-
     allowed = set(inspect.signature(RECIPES[name]).parameters) - {"image", "seed"}
     unknown = sorted(set(kwargs) - allowed)
     if unknown:

@@ -8,6 +8,8 @@ online backbone. Config: ``config.byol`` with ``base_momentum``, ``hidden_dim``,
 """
 from __future__ import annotations
 
+import functools
+
 from jax_ssl import losses
 from jax_ssl.methods import common
 from jax_ssl.models import heads
@@ -29,13 +31,10 @@ def init(rng, config, batch):
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     del rng, step
-    (representation, _, p), state = common.forward_views(network(config, axis_name), params,
-                                                         state, batch["views"])
-    (_, target, _), state = common.teacher_views(
-        network(config, axis_name, predictor=False), state, batch["views"])
-    loss = (losses.byol_loss(p[0], target[1], axis_name=axis_name)
-            + losses.byol_loss(p[1], target[0], axis_name=axis_name))
-    return loss, (state, common.collapse_monitors(representation[0], axis_name=axis_name))
+    loss = functools.partial(losses.byol_loss, axis_name=axis_name)
+    return common.symmetric_teacher_loss(
+        network(config, axis_name), network(config, axis_name, predictor=False), params,
+        state, batch["views"], loss, axis_name=axis_name)
 
 
 after_update = common.ema_teacher_update("byol")

@@ -106,21 +106,20 @@ def backbone_width(backbone: nn.Module) -> int:
     return getattr(backbone, "num_features", None) or backbone.embed_dim
 
 
-def apply(net: nn.Module, params, state, images, rng=None, *, train: bool = True,
-          collection: str = "batch_stats"):
+def apply(net: nn.Module, params, state, images, rng=None):
     """``net(images)`` in training mode → (outputs, state with updated BN statistics).
 
-    ``state[collection]`` holds the network's BatchNorm statistics (absent for ViTs);
+    ``state["batch_stats"]`` holds the network's BatchNorm statistics (absent for ViTs);
     ``rng`` feeds dropout and drop path.
     """
     variables = {"params": params}
     rngs = {} if rng is None else {"dropout": rng}
-    if collection in state:
-        variables["batch_stats"] = state[collection]
-        outputs, mutated = net.apply(variables, images, train=train, rngs=rngs,
+    if "batch_stats" in state:
+        variables["batch_stats"] = state["batch_stats"]
+        outputs, mutated = net.apply(variables, images, train=True, rngs=rngs,
                                      mutable=["batch_stats"])
-        return outputs, {**state, collection: mutated["batch_stats"]}
-    return net.apply(variables, images, train=train, rngs=rngs), state
+        return outputs, {**state, "batch_stats": mutated["batch_stats"]}
+    return net.apply(variables, images, train=True, rngs=rngs), state
 
 
 def backbone_variables(params, state, *, params_key: str = "params",
@@ -167,6 +166,16 @@ def teacher_views(net: nn.Module, state, views):
     if teacher_state:
         state = {**state, "teacher_batch_stats": teacher_state["batch_stats"]}
     return jax.lax.stop_gradient(outputs), state
+
+
+def symmetric_teacher_loss(student: nn.Module, teacher: nn.Module, params, state, views,
+                           loss, *, axis_name):
+    """``loss(p₁, k₂) + loss(p₂, k₁)``: the student's predictions of each view against
+    the teacher's projections of the other (BYOL, MoCo v3) → (loss, (state, metrics))."""
+    (representation, _, prediction), state = forward_views(student, params, state, views)
+    (_, target, _), state = teacher_views(teacher, state, views)
+    total = loss(prediction[0], target[1]) + loss(prediction[1], target[0])
+    return total, (state, collapse_monitors(representation[0], axis_name=axis_name))
 
 
 def update_teacher(params, state, momentum):

@@ -9,6 +9,8 @@ MoCo v3 evaluates the base encoder's backbone. Config: ``config.moco_v3`` with
 """
 from __future__ import annotations
 
+import functools
+
 from jax_ssl import losses
 from jax_ssl.methods import common
 from jax_ssl.models import heads
@@ -30,14 +32,11 @@ def init(rng, config, batch):
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     del rng, step
-    (representation, _, q), state = common.forward_views(network(config, axis_name), params,
-                                                         state, batch["views"])
-    (_, k, _), state = common.teacher_views(network(config, axis_name, predictor=False),
-                                            state, batch["views"])
-    tau = config.moco_v3.temperature
-    loss = (losses.moco_v3_loss(q[0], k[1], temperature=tau, axis_name=axis_name)
-            + losses.moco_v3_loss(q[1], k[0], temperature=tau, axis_name=axis_name))
-    return loss, (state, common.collapse_monitors(representation[0], axis_name=axis_name))
+    loss = functools.partial(losses.moco_v3_loss, temperature=config.moco_v3.temperature,
+                             axis_name=axis_name)
+    return common.symmetric_teacher_loss(
+        network(config, axis_name), network(config, axis_name, predictor=False), params,
+        state, batch["views"], loss, axis_name=axis_name)
 
 
 after_update = common.ema_teacher_update("moco_v3")
