@@ -157,3 +157,43 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
         config.optimizer.clip_per_tensor = 3.0
     config[method] = dict(CPU_SECTIONS[method])
     return config
+
+
+
+# The GPU/TPU configs (configs/<method>_{cifar10,imagenet}.py).
+def full_run(method: str, dataset: str, *, batch_size: int,
+             epochs: float) -> ml_collections.ConfigDict:
+    """``base`` with a recipe's batch size and length; ImageNet runs compute in bfloat16
+    and checkpoint every 5000 steps, CIFAR ones every 2000."""
+    config = base(method, dataset)
+    config.batch_size = batch_size
+    config.epochs = epochs
+    imagenet = dataset == "imagenet"
+    if imagenet:
+        config.dtype = "bfloat16"
+    config.checkpoint.every_steps = 5000 if imagenet else 2000
+    return config
+
+
+def resnet_lars(method: str, dataset: str, *, learning_rate: float, weight_decay: float,
+                batch_size: int = 256, epochs: float = 1000,
+                final_learning_rate: float = 0.0,
+                trust_coefficient: float | None = None) -> ml_collections.ConfigDict:
+    """``method`` on a ResNet with LARS (lr per 256 images, 10 warm-up epochs then cosine
+    to the absolute ``final_learning_rate``; no decay or adaptation for biases and norms).
+
+    ``cifar10``: ResNet-18 with the CIFAR stem and LARS η 0.02, as solo-learn's
+    scripts/pretrain/cifar/*.yaml; ``imagenet``: ResNet-50 and η 0.001, as the official
+    codes. ``trust_coefficient`` overrides η.
+    """
+    config = full_run(method, dataset, batch_size=batch_size, epochs=epochs)
+    imagenet = dataset == "imagenet"
+    config.model.backbone = "resnet50" if imagenet else "resnet18"
+    config.model.backbone_kwargs = {} if imagenet else dict(cifar_stem=True)
+    if trust_coefficient is None:
+        trust_coefficient = 0.001 if imagenet else 0.02
+    config.optimizer = dict(name="lars", base_learning_rate=learning_rate,
+                            final_learning_rate=final_learning_rate, warmup_epochs=10,
+                            weight_decay=weight_decay, momentum=0.9,
+                            trust_coefficient=trust_coefficient)
+    return config

@@ -1,0 +1,81 @@
+"""Every file in configs/: it loads, names its own command, and its networks, optimizer
+and loss build for the batches its recipe makes (under ``jax.eval_shape``: shapes only,
+no compute)."""
+import ast
+import functools
+import importlib.util
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from jax_ssl import methods, optim, train
+from jax_ssl.data import recipes
+
+CONFIGS = sorted((pathlib.Path(__file__).parent.parent / "configs").glob("*.py"))
+# Tracing a config's recipe, networks and loss takes 1-3 s on 2 busy cores. By default
+# the check covers the GPU/TPU configs, which no other test runs; the CPU configs
+# (digits, Fashion-MNIST), whose methods test_train.py trains, are checked with -m slow.
+CPU_DATASETS = ("_digits", "_fashion_mnist")
+PARAMS = [pytest.param(p, id=p.stem,
+                       marks=[pytest.mark.slow] if any(d in p.stem for d in CPU_DATASETS)
+                       else [])
+          for p in CONFIGS]
+
+
+def load(path: pathlib.Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def recipe_batch(config) -> dict:
+    """Zeros shaped like a 2-example batch of the config's recipe (what the trainer's
+    ``sample_batch`` builds from the input pipeline), found by tracing the recipe."""
+    recipe = recipes.make_recipe(config.data.recipe, **config.data.recipe_kwargs)
+    side = config.data.get("image_size") or 2 * config.data.crop_size  # larger than crops
+    image = tf.zeros((side, side, 3), tf.uint8)
+    seed = tf.zeros((2,), tf.int64)
+    dataset = tf.data.Dataset.from_tensors((image, seed)).map(recipe).batch(2)
+    return train.sample_batch(dataset)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_config_loads_and_names_its_command(path):
+    config = load(path).get_config()
+    assert config.method in methods.NAMES
+    assert path.stem.startswith(config.method + "_"), (path.name, config.method)
+    assert hasattr(methods.get(config.method), "loss_fn")
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    assert doc and f"python -m jax_ssl.train --config configs/{path.name}" in doc, path.name
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_method_section_has_the_fields_of_the_cpu_config(path):
+    """Same field names as the method's digits config (which the tests train), so a
+    misspelt or missing field shows here rather than hours into a run."""
+    config = load(path).get_config()
+    reference = load(path.with_name(f"{config.method}_digits.py")).get_config()
+    assert set(config[config.method]) == set(reference[config.method]), path.name
+
+
+@pytest.mark.parametrize("path", PARAMS)
+def test_model_optimizer_and_loss_build_for_the_recipe(path):
+    config = load(path).get_config()
+    method = methods.get(config.method)
+    batch = recipe_batch(config)
+    rng = jax.random.PRNGKey(0)
+    params, state = jax.eval_shape(functools.partial(method.init, config=config, batch=batch),
+                                   rng)
+    assert jax.tree.leaves(params)
+    steps_per_epoch, total_steps = 100, 1000
+    tx, lr = optim.optimizer(config, total_steps, steps_per_epoch)
+    jax.eval_shape(tx.init, params)
+    assert np.isfinite(float(lr(steps_per_epoch * config.optimizer.warmup_epochs)))
+    loss_fn = functools.partial(method.loss_fn, config=config, axis_name=None)
+    loss, (new_state, _) = jax.eval_shape(loss_fn, params, state, batch, rng, 0)
+    assert loss.shape == ()
+    assert jax.tree.structure(new_state) == jax.tree.structure(state)
