@@ -78,3 +78,15 @@ def test_model_optimizer_and_loss_build_for_the_recipe(path):
     loss, (new_state, _) = jax.eval_shape(loss_fn, params, state, batch, rng, 0)
     assert loss.shape == ()
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
+
+
+def test_bad_names_in_a_config_fail_with_a_clear_message():
+    from jax_ssl.config import base
+    with pytest.raises(ValueError, match="unknown method 'simclrr'; choose one of simclr"):
+        methods.get("simclrr")
+    with pytest.raises(ValueError, match="unknown dataset preset 'cifar100'"):
+        base("simclr", "cifar100")
+    config = load(CONFIGS[0].with_name("simclr_cifar10.py")).get_config()
+    config.optimizer.name = "adam"
+    with pytest.raises(ValueError, match="optimizer.name must be 'lars', 'adamw' or 'sgd'"):
+        optim.optimizer(config, total_steps=10, steps_per_epoch=10)
