@@ -86,6 +86,23 @@ def test_method_trains_on_eight_devices(method, tmp_path):
     assert after < before, (before, after)
 
 
+@pytest.mark.parametrize("method", ["dino", "byol", "moco_v3"])
+def test_student_drop_path_teacher_without(method):
+    """Stochastic depth in the student (DINO's recipe uses 0.1); the EMA teacher, as the
+    official ones, has none: its outputs do not depend on the rng."""
+    config = tiny_config(method)
+    config.model.backbone_kwargs.update(depth=2, drop_path_rate=0.5)
+    module = methods.get(method)
+    batch = _fixed_batch(config, size=8)
+    params, state = module.init(jax.random.PRNGKey(0), config, batch)
+    losses = [float(module.loss_fn(params, state, batch, jax.random.PRNGKey(seed), 0,
+                                   config=config, axis_name=None)[0]) for seed in (1, 2)]
+    assert np.isfinite(losses).all() and losses[0] != losses[1]  # the student drops paths
+    teacher = module.network(config, None, teacher=True)
+    assert teacher.backbone.drop_path_rate == 0.0
+    assert module.network(config, None).backbone.drop_path_rate == 0.5
+
+
 def _one_step(config, devices, batch):
     """Parameters after one SGD step (lr 1) on ``batch``, on a mesh of ``devices``."""
     mesh = parallel.data_mesh(devices)

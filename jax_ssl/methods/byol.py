@@ -15,13 +15,14 @@ from jax_ssl.methods import common
 from jax_ssl.models import heads
 
 
-def network(config, axis_name, *, predictor: bool = True):
+def network(config, axis_name, *, teacher: bool = False):
+    """The online network; the ``teacher`` has no predictor."""
     cfg, dtype = config.byol, common.compute_dtype(config)
 
     def mlp():
         return heads.byol_mlp(cfg.hidden_dim, cfg.output_dim, axis_name=axis_name, dtype=dtype)
-    return common.Network(common.build_backbone(config, axis_name), mlp(),
-                          mlp() if predictor else None)
+    return common.Network(common.build_backbone(config, axis_name, teacher=teacher), mlp(),
+                          None if teacher else mlp())
 
 
 def init(rng, config, batch):
@@ -30,11 +31,11 @@ def init(rng, config, batch):
 
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
-    del rng, step
+    del step
     loss = functools.partial(losses.byol_loss, axis_name=axis_name)
     return common.symmetric_teacher_loss(
-        network(config, axis_name), network(config, axis_name, predictor=False), params,
-        state, batch["views"], loss, axis_name=axis_name)
+        network(config, axis_name), network(config, axis_name, teacher=True), params,
+        state, batch["views"], loss, rng, axis_name=axis_name)
 
 
 after_update = common.ema_teacher_update("byol")

@@ -32,13 +32,17 @@ def compute_dtype(config):
     return DTYPES[config.dtype]
 
 
-def build_backbone(config, axis_name: str | None) -> nn.Module:
+def build_backbone(config, axis_name: str | None, *, teacher: bool = False) -> nn.Module:
     """``config.model.backbone`` with its keyword arguments, synced BN over ``axis_name``.
 
     For an MAE (``mae_vit_*``) this is its encoder as a plain ViT, whose parameters are
-    the MAE's ``encoder`` ones: what evaluation runs.
+    the MAE's ``encoder`` ones: what evaluation runs. A ``teacher`` (an EMA copy) has no
+    stochastic depth: the official DINO, BYOL and MoCo v3 teachers are built without it,
+    and their forward passes get no dropout rng.
     """
     kwargs = dict(config.model.get("backbone_kwargs", {}))
+    if teacher and "drop_path_rate" in kwargs:
+        kwargs["drop_path_rate"] = 0.0
     name, dtype = config.model.backbone, compute_dtype(config)
     if name in models.MAES:
         mae = models.MAES[name](**kwargs)
@@ -169,10 +173,11 @@ def teacher_views(net: nn.Module, state, views):
 
 
 def symmetric_teacher_loss(student: nn.Module, teacher: nn.Module, params, state, views,
-                           loss, *, axis_name):
+                           loss, rng, *, axis_name):
     """``loss(p₁, k₂) + loss(p₂, k₁)``: the student's predictions of each view against
-    the teacher's projections of the other (BYOL, MoCo v3) → (loss, (state, metrics))."""
-    (representation, _, prediction), state = forward_views(student, params, state, views)
+    the teacher's projections of the other (BYOL, MoCo v3) → (loss, (state, metrics)).
+    ``rng`` feeds the student's stochastic depth."""
+    (representation, _, prediction), state = forward_views(student, params, state, views, rng)
     (_, target, _), state = teacher_views(teacher, state, views)
     total = loss(prediction[0], target[1]) + loss(prediction[1], target[0])
     return total, (state, collapse_monitors(representation[0], axis_name=axis_name))

@@ -23,13 +23,13 @@ from jax_ssl.methods import common
 from jax_ssl.models import heads
 
 
-def network(config, axis_name):
+def network(config, axis_name, *, teacher: bool = False):
     cfg = config.dino
     head = heads.DINOHead(out_dim=cfg.out_dim, hidden_dim=cfg.hidden_dim,
                           bottleneck_dim=cfg.bottleneck_dim, use_bn=cfg.use_bn_in_head,
                           norm_last_layer=cfg.norm_last_layer, axis_name=axis_name,
                           dtype=common.compute_dtype(config))
-    return common.Network(common.build_backbone(config, axis_name), head)
+    return common.Network(common.build_backbone(config, axis_name, teacher=teacher), head)
 
 
 def _teacher_temp(config, step, steps_per_epoch):
@@ -57,7 +57,8 @@ def loss_fn(params, state, batch, rng, step, *, config, axis_name):
         (_, local, _), state = common.forward_views(net, params, state, batch["local_views"],
                                                     rng)
         student = jnp.concatenate([student, local], axis=0)
-    (_, teacher, _), state = common.teacher_views(net, state, batch["global_views"])
+    (_, teacher, _), state = common.teacher_views(
+        network(config, axis_name, teacher=True), state, batch["global_views"])
     cfg = config.dino
     loss, center = losses.dino_loss(student, teacher, state["center"],
                                     student_temp=cfg.student_temp,

@@ -16,13 +16,14 @@ from jax_ssl.methods import common
 from jax_ssl.models import heads
 
 
-def network(config, axis_name, *, predictor: bool = True):
+def network(config, axis_name, *, teacher: bool = False):
+    """The online network; the ``teacher`` has no predictor."""
     cfg, dtype = config.moco_v3, common.compute_dtype(config)
     head = heads.moco_v3_projector(cfg.projector_layers, cfg.hidden_dim, cfg.output_dim,
                                    axis_name=axis_name, dtype=dtype)
     pred = heads.moco_v3_predictor(cfg.hidden_dim, cfg.output_dim, axis_name=axis_name,
-                                   dtype=dtype) if predictor else None
-    return common.Network(common.build_backbone(config, axis_name), head, pred)
+                                   dtype=dtype) if not teacher else None
+    return common.Network(common.build_backbone(config, axis_name, teacher=teacher), head, pred)
 
 
 def init(rng, config, batch):
@@ -31,12 +32,12 @@ def init(rng, config, batch):
 
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
-    del rng, step
+    del step
     loss = functools.partial(losses.moco_v3_loss, temperature=config.moco_v3.temperature,
                              axis_name=axis_name)
     return common.symmetric_teacher_loss(
-        network(config, axis_name), network(config, axis_name, predictor=False), params,
-        state, batch["views"], loss, axis_name=axis_name)
+        network(config, axis_name), network(config, axis_name, teacher=True), params,
+        state, batch["views"], loss, rng, axis_name=axis_name)
 
 
 after_update = common.ema_teacher_update("moco_v3")
