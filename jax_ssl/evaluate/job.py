@@ -1,10 +1,13 @@
 """The evaluation job on a training workdir's Orbax checkpoint (CLI: ``__main__.py``).
 
-Rebuilds the backbone from the config saved with the checkpoint, restores only its
-variables (the teacher for methods that evaluate it), extracts frozen features of the
-train and eval splits and reports DINO's kNN (k=20, τ=0.07) and a linear probe with
-all, 1% and 5-per-class of the training labels; by default also for a randomly
-initialised backbone and for raw pixels. Results go to ``WORKDIR/eval/step_N.json``.
+Rebuilds the backbone from the config saved with the checkpoint (optionally computing
+in another dtype), restores only its variables (the teacher for methods that evaluate
+it), extracts frozen features of the train and eval splits and reports DINO's kNN
+(k=20, τ=0.07) and a linear probe with all, 1% and 5-per-class of the training labels;
+by default also for a randomly initialised backbone and for raw pixels. Optionally also
+kNN and linear probes of every layer (``layers.py``) and one of the official
+linear-probe protocols (``protocols.py``). Results go to ``WORKDIR/eval/step_N.json``,
+the per-layer table and plot to ``WORKDIR/eval/per_layer_step_N.{txt,png}``.
 """
 from __future__ import annotations
 
@@ -16,14 +19,26 @@ import numpy as np
 
 from jax_ssl import checkpoints, methods, parallel
 from jax_ssl.data import recipes, sources
-from jax_ssl.evaluate import features, knn, labels, linear
+from jax_ssl.evaluate import features, knn, labels, layers, linear, protocols
 from jax_ssl.methods import common
 
 LABEL_REGIMES = {"100%": {}, "1%": {"fraction": 0.01}, "5/class": {"per_class": 5}}
+# The official protocols' training augmentation: RandomResizedCrop (torchvision's default
+# scale) and a horizontal flip, which the project's ``mae`` recipe is.
+PROBE_CROP_SCALE = (0.08, 1.0)
 
 
-def restore_backbone(workdir: str, step: int | None = None):
-    """(config, step, backbone module, its variables) of a training workdir's checkpoint."""
+def _log(message: str):
+    if jax.process_index() == 0:
+        print(message, flush=True)
+
+
+def restore_backbone(workdir: str, step: int | None = None, *, dtype: str | None = None):
+    """(config, step, backbone module, its variables) of a training workdir's checkpoint.
+
+    ``dtype`` ("float32" or "bfloat16") overrides the compute dtype the run trained in;
+    the variables stay as saved (float32).
+    """
     ckpt_dir = checkpoints.directory(workdir)
     if not os.path.isdir(ckpt_dir):
         raise FileNotFoundError(f"no checkpoints in {ckpt_dir}: is {workdir!r} the --workdir "
@@ -34,6 +49,9 @@ def restore_backbone(workdir: str, step: int | None = None):
         raise FileNotFoundError(f"no complete checkpoint{'' if step is None else f' {step}'} in "
                                 f"{ckpt_dir} (complete steps: {list(manager.all_steps())}).")
     config = checkpoints.restore_config(manager, step)
+    if dtype is not None:
+        config.dtype = dtype
+        common.compute_dtype(config)  # a clear error for an unknown name
     saved = checkpoints.restore_state(manager, step=step)
     method = methods.get(config.method)
     backbone = common.build_backbone(config, axis_name=None)
@@ -67,10 +85,44 @@ def _embedders(backbone, variables, random_variables):
             "raw pixels": lambda images: images.reshape(images.shape[0], -1)}
 
 
+def probe_batch_size(batch_size: int, source, mesh) -> int:
+    """``batch_size``, capped at the largest multiple of the device count that the
+    training split fills (training batches are whole and split evenly over devices)."""
+    devices = mesh.devices.size
+    fitting = source.num_examples // devices * devices
+    if fitting == 0:
+        raise ValueError(f"{source.name} {source.split} has {source.num_examples} examples, "
+                         f"fewer than the {devices} devices.")
+    return min(batch_size, fitting)
+
+
 def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
-             batch_size: int = 512) -> dict:
-    """Evaluates one checkpoint; returns {representation: {protocol: top-1 accuracy}}."""
-    config, step, backbone, variables = restore_backbone(workdir, step)
+             batch_size: int = 512, per_layer: bool = False, vit_token: str = "cls",
+             protocol: str = "fast", protocol_kwargs: dict | None = None,
+             dtype: str | None = None) -> dict:
+    """Evaluates one checkpoint.
+
+    Args:
+      step: the checkpoint (default: the latest complete one).
+      baselines: also a random-init backbone and raw pixels.
+      batch_size: global batch of the feature extraction (and of a protocol's training,
+        capped to what the training split fills).
+      per_layer: also kNN and the fast linear probe on every ResNet stage / ViT block
+        (``vit_token``: "cls" or "mean", see ``layers.py``).
+      protocol: "fast" (only the L-BFGS probe) or an official protocol "dino", "mae",
+        "simclr" run in addition, on the pretrained backbone with all training labels;
+        ``protocol_kwargs`` go to it (e.g. ``{"epochs": 2}``).
+      dtype: compute dtype of the backbone ("bfloat16" or "float32"; default: the run's).
+        Features are float32 either way.
+
+    Returns:
+      {"step", "dtype", "results": {representation: {protocol: top-1}}} and, when asked
+      for, "per_layer" (``layers.per_layer_probe``'s dict) and "linear_protocol"
+      (``protocols.train_and_test``'s dict with the protocol's settings).
+    """
+    if protocol not in protocols.NAMES:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {protocols.NAMES}.")
+    config, step, backbone, variables = restore_backbone(workdir, step, dtype=dtype)
     mesh = parallel.data_mesh()
     data = config.data
     recipe = recipes.make_recipe("eval", size=data.crop_size,
@@ -101,11 +153,39 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
                 *args, num_classes=num_classes)["top1"]
             results[name][f"linear {regime}"] = linear.linear_probe(
                 *args, num_classes=num_classes)["top1"]
+    out = {"step": step, "dtype": config.dtype, "results": results}
+    if per_layer:
+        _log(f"per-layer probes of {len(layers.layer_names(backbone))} layers")
+        out["per_layer"] = layers.per_layer_probe(
+            backbone, variables, train_source, test_source, recipe, mesh,
+            batch_size=batch_size, vit_token=vit_token)
+    if protocol != "fast":
+        train_recipe = recipes.make_recipe("mae", size=data.crop_size, scale=PROBE_CROP_SCALE,
+                                           normalization=data.recipe_kwargs.normalization)
+        probe_data = protocols.ProbeData(train_source, test_source, train_recipe, recipe, mesh)
+        kwargs = {"batch_size": probe_batch_size(batch_size, train_source, mesh),
+                  "seed": config.seed, **(protocol_kwargs or {})}
+        _log(f"{protocol} linear-probe protocol: {kwargs}")
+        out["linear_protocol"] = protocols.run(protocol, backbone, variables, probe_data,
+                                               log=_log, **kwargs)
     if jax.process_index() == 0:
-        os.makedirs(os.path.join(workdir, "eval"), exist_ok=True)
-        with open(os.path.join(workdir, "eval", f"step_{step}.json"), "w") as f:
-            json.dump({"step": step, "results": results}, f, indent=2)
-    return {"step": step, "results": results}
+        write_outputs(workdir, out)
+    return out
+
+
+def write_outputs(workdir: str, out: dict):
+    """``WORKDIR/eval/step_N.json``; with per-layer results also their table and plot."""
+    directory = os.path.join(workdir, "eval")
+    os.makedirs(directory, exist_ok=True)
+    step = out["step"]
+    with open(os.path.join(directory, f"step_{step}.json"), "w") as f:
+        json.dump(out, f, indent=2)
+    if "per_layer" in out:
+        stem = os.path.join(directory, f"per_layer_step_{step}")
+        with open(stem + ".txt", "w") as f:
+            f.write(layers.format_layer_table(out["per_layer"]) + "\n")
+        layers.plot_layers(out["per_layer"], stem + ".png",
+                           title=f"{os.path.basename(os.path.abspath(workdir))} step {step}")
 
 
 def format_table(results: dict) -> str:

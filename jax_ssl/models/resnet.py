@@ -134,10 +134,14 @@ class ResNet(nn.Module):
       axis_name: mesh/pmap axis over which BN statistics are averaged (None: local).
       dtype: compute dtype.
 
-    Call: ``resnet(x [B, H, W, 3], train=bool, return_feature_map=False)`` →
+    Call: ``resnet(x [B, H, W, 3], train=bool, return_feature_map=False,
+    return_stages=False)`` →
       pooled features [B, num_features]; with ``return_feature_map=True`` the last
       stage's map [B, h, w, num_features] instead (its spatial mean is the pooled
-      output), where h = ⌈H/32⌉ (⌈H/8⌉ with the CIFAR stem).
+      output), where h = ⌈H/32⌉ (⌈H/8⌉ with the CIFAR stem); with
+      ``return_stages=True`` a tuple of every stage's output map, stage i (from 0)
+      [B, h_i, w_i, width·2ⁱ·expansion] (the last one is the feature map), for probes
+      of intermediate layers.
     """
 
     stage_sizes: Sequence[int]
@@ -154,7 +158,8 @@ class ResNet(nn.Module):
         return self.width * 2 ** (len(self.stage_sizes) - 1) * self.block_cls.expansion
 
     @nn.compact
-    def __call__(self, x, *, train: bool, return_feature_map: bool = False):
+    def __call__(self, x, *, train: bool, return_feature_map: bool = False,
+                 return_stages: bool = False):
         if self.cifar_stem:
             x = _conv(self.width, 3, 1, self.dtype, "conv1")(x)
         else:
@@ -162,12 +167,16 @@ class ResNet(nn.Module):
         x = nn.relu(_batch_norm(train, self.axis_name, self.dtype, "bn1")(x))
         if not self.cifar_stem:
             x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        stages = []
         for i, num_blocks in enumerate(self.stage_sizes):
             for j in range(num_blocks):
                 x = self.block_cls(
                     features=self.width * 2 ** i, strides=2 if i > 0 and j == 0 else 1,
                     zero_init_residual=self.zero_init_residual, axis_name=self.axis_name,
                     dtype=self.dtype, name=f"layer{i + 1}_{j}")(x, train=train)
+            stages.append(x)
+        if return_stages:
+            return tuple(stages)
         if return_feature_map:
             return x
         return jnp.mean(x, axis=(1, 2))

@@ -1,0 +1,159 @@
+"""Watch mode: a sidecar that evaluates each new complete checkpoint of a training run once.
+
+    python -m jax_ssl.evaluate --workdir runs/dino --watch [--poll_seconds 60]
+
+Every ``poll_seconds`` it lists ``WORKDIR/checkpoints`` the way restoring does (a
+read-only Orbax manager: a step still in its ``*.orbax-checkpoint-tmp-*`` directory, or
+on object stores one without its ``commit_success.txt`` marker, is not complete and not
+listed), evaluates each complete step it has not done yet, oldest first, and records it
+in ``WORKDIR/eval/watch_done.json`` (rewritten atomically), so a restarted watcher
+carries on where it stopped. A checkpoint that the trainer deletes (``keep``) between
+listing and restoring is logged and skipped. Scalars go to
+``WORKDIR/eval/metrics.jsonl`` and TensorBoard events in ``WORKDIR/eval/tensorboard``;
+each evaluation's full result to ``WORKDIR/eval/step_N.json`` (``job.evaluate``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from jax_ssl import checkpoints
+from jax_ssl.metric_writer import MetricWriter
+
+DONE_FILE = "watch_done.json"
+
+
+def _log(message: str):
+    if jax.process_index() == 0:
+        print(message, flush=True)
+
+
+def eval_dir(workdir: str) -> str:
+    return os.path.join(workdir, "eval")
+
+
+def complete_steps(workdir: str) -> list[int]:
+    """The complete checkpoint steps in ``WORKDIR/checkpoints``, ascending ([] if none)."""
+    if not os.path.isdir(checkpoints.directory(workdir)):
+        return []  # the trainer has not written its first checkpoint yet
+    manager = checkpoints.manager(workdir, read_only=True)
+    try:
+        return sorted(manager.all_steps())
+    finally:
+        manager.close()
+
+
+def load_done(workdir: str) -> set[int]:
+    """Steps a watcher has already evaluated in this workdir."""
+    path = os.path.join(eval_dir(workdir), DONE_FILE)
+    if not os.path.exists(path):
+        return set()
+    with open(path) as f:
+        return set(json.load(f)["done"])
+
+
+def save_done(workdir: str, done: set[int]):
+    """Writes the done steps atomically: a watcher killed mid-write keeps the old list."""
+    path = os.path.join(eval_dir(workdir), DONE_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump({"done": sorted(done)}, f)
+    os.replace(tmp, path)
+
+
+def scalars(out: dict) -> dict[str, float]:
+    """An evaluation's result flattened to TensorBoard tags → top-1 accuracy.
+
+    ``results`` give ``<representation>/<protocol>``; the per-layer probes
+    ``per_layer/<layer>/<protocol>`` and ``per_layer/best_<protocol>``; an official
+    protocol ``linear_protocol/<name>``. Spaces become ``_`` and ``%`` ``pct``.
+    """
+    flat = {}
+    for representation, cells in out.get("results", {}).items():
+        for protocol, value in cells.items():
+            flat[f"{representation}/{protocol}"] = value
+    if "per_layer" in out:
+        for row in out["per_layer"]["layers"]:
+            for protocol in ("kNN", "linear"):
+                flat[f"per_layer/{row['layer']}/{protocol}"] = row[protocol]
+        for protocol, best in out["per_layer"]["best"].items():
+            flat[f"per_layer/best_{protocol}"] = best["top1"]
+    if "linear_protocol" in out:
+        flat[f"linear_protocol/{out['linear_protocol']['protocol']}"] = (
+            out["linear_protocol"]["top1"])
+    return {re.sub(r"\s+", "_", k.replace("%", "pct")): float(v) for k, v in flat.items()}
+
+
+def _same_on_every_process(step: int) -> int:
+    """Process 0's choice, so that all processes restore (and gather) the same step."""
+    if jax.process_count() == 1:
+        return step
+    return int(multihost_utils.broadcast_one_to_all(np.int64(step)))
+
+
+def next_step(workdir: str, done: set[int]) -> int | None:
+    """The oldest complete step not done yet (agreed by all processes), or None."""
+    pending = [s for s in complete_steps(workdir) if s not in done]
+    step = _same_on_every_process(pending[0] if pending else -1)
+    return None if step < 0 else step
+
+
+def watch(workdir: str, *, evaluate: Callable[[int], dict] | None = None,
+          poll_seconds: float = 60.0, max_idle_polls: int | None = None,
+          **evaluate_kwargs) -> list[int]:
+    """Evaluates new complete checkpoints of ``workdir`` until stopped.
+
+    Args:
+      evaluate: ``step -> result dict`` (default: ``job.evaluate(workdir, step=step,
+        **evaluate_kwargs)``).
+      poll_seconds: the wait between listings that found nothing new.
+      max_idle_polls: stop after this many consecutive listings found nothing new
+        (None: run until killed, the sidecar's normal life).
+
+    Returns: the steps this call evaluated, in order.
+    """
+    if evaluate is None:
+        from jax_ssl.evaluate import job
+
+        def evaluate(step):
+            return job.evaluate(workdir, step=step, **evaluate_kwargs)
+    done = load_done(workdir)
+    writer = MetricWriter(eval_dir(workdir))
+    evaluated, idle = [], 0
+    _log(f"watching {checkpoints.directory(workdir)}; already evaluated: {sorted(done)}")
+    try:
+        while True:
+            step = next_step(workdir, done)
+            if step is None:
+                idle += 1
+                if max_idle_polls is not None and idle >= max_idle_polls:
+                    break
+                time.sleep(poll_seconds)
+                continue
+            idle = 0
+            try:
+                out = evaluate(step)
+            except Exception as error:
+                if step in complete_steps(workdir):
+                    raise  # the checkpoint is there: a real failure, not a race
+                _log(f"checkpoint {step} was deleted before it could be evaluated "
+                     f"({type(error).__name__}: {error}); skipping it.")
+                continue  # not recorded as done: a step saved again later is evaluated
+            writer.write(step, scalars(out))
+            done.add(step)
+            if jax.process_index() == 0:
+                save_done(workdir, done)
+            evaluated.append(step)
+            _log(f"evaluated step {step}: " + ", ".join(
+                f"{k} {100 * v:.1f}%" for k, v in scalars(out).items()))
+    finally:
+        writer.close()
+    return evaluated
