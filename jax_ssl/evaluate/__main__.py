@@ -1,4 +1,4 @@
-"""The evaluation job's command line (the job itself: ``job.py``; watch mode: ``watch.py``).
+r"""The evaluation job's command line (the job itself: ``job.py``; watch mode: ``watch.py``).
 
     python -m jax_ssl.evaluate --workdir /tmp/run [--step N] [--nobaselines] \
         [--per_layer] [--protocol fast|dino|mae|simclr] [--protocol_epochs E] \
