@@ -1,9 +1,9 @@
 """Scalars as JSON lines and TensorBoard events in a directory, written by process 0 only.
 
-The same format as the trainer's ``train.MetricWriter`` (``metrics.jsonl`` and a
-``tensorboard/`` event directory; the events are what ``tf.summary.scalar`` writes,
-without needing the tensorboard package). It lives outside ``train.py`` so that the
-evaluation job, which must not import the trainer (DESIGN.md §2), writes the same files.
+``metrics.jsonl`` and a ``tensorboard/`` event directory (the events are what
+``tf.summary.scalar`` writes, without needing the tensorboard package). The trainer
+writes its workdir's, the evaluation job its ``eval/`` folder's: it lives outside
+``train.py`` because evaluation must not import the trainer (DESIGN.md §2).
 """
 from __future__ import annotations
 

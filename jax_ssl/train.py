@@ -9,7 +9,6 @@ Running the same command again resumes from the latest complete checkpoint in
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import sys
@@ -24,6 +23,7 @@ from jax import lax
 
 from jax_ssl import checkpoints, methods, optim, parallel
 from jax_ssl.data import pipeline, recipes, sources
+from jax_ssl.metric_writer import MetricWriter
 
 
 class NonFiniteLoss(RuntimeError):
@@ -100,39 +100,6 @@ def make_train_step(method, tx, config, mesh, learning_rate, *, total_steps: int
                                                              parallel.BATCH_SPEC),
                             out_specs=(parallel.REPLICATED_SPEC, parallel.REPLICATED_SPEC))
     return jax.jit(step_fn, donate_argnums=0)
-
-
-class MetricWriter:
-    """JSON lines (``metrics.jsonl``) and TensorBoard events in the workdir, process 0 only."""
-
-    def __init__(self, workdir: str):
-        self.active = jax.process_index() == 0
-        if self.active:
-            import tensorflow as tf
-
-            self._json = open(os.path.join(workdir, "metrics.jsonl"), "a")
-            self._tb = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
-
-    def write(self, step: int, metrics: dict):
-        if not self.active:
-            return
-        import tensorflow as tf
-        from tensorflow.core.framework import summary_pb2
-
-        self._json.write(json.dumps({"step": step, **metrics}) + "\n")
-        self._json.flush()
-        # What tf.summary.scalar writes, without needing the tensorboard package.
-        scalar = summary_pb2.SummaryMetadata(
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-        with self._tb.as_default(step=step):
-            for name, value in metrics.items():
-                tf.summary.write(name, tf.constant(value, tf.float32), metadata=scalar)
-        self._tb.flush()
-
-    def close(self):
-        if self.active:
-            self._json.close()
-            self._tb.close()
 
 
 def _format_time(seconds: float) -> str:
