@@ -5,7 +5,8 @@
 Pretrains the demo config (Orbax checkpoints in WORKDIR/checkpoints; running it again
 resumes or, when finished, only re-evaluates), then prints the evaluation table: kNN
 and linear probe with all, 1% and 5-per-class of the labels for the pretrained backbone,
-a randomly initialised one and raw pixels. Falls back to the bundled digits, saying so,
+a randomly initialised one and raw pixels, and the pretrained backbone's per-layer
+probes (table and plot in WORKDIR/eval/). Falls back to the bundled digits, saying so,
 when Fashion-MNIST can be neither found nor fetched.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import logging  # noqa: E402
 
 from jax_ssl import train  # noqa: E402
+from jax_ssl.evaluate import layers  # noqa: E402
 from jax_ssl.evaluate.job import evaluate, format_table  # noqa: E402
 
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
@@ -61,10 +63,12 @@ def main():
     train.train(config, workdir)
     trained = time.perf_counter()
     print(f"\npretraining took {trained - start:.0f} s; evaluating {workdir} ...")
-    result = evaluate(workdir)
+    result = evaluate(workdir, per_layer=True)
     print(f"\n{config.method} on {config.data.source}, step {result['step']}: top-1 accuracy "
           f"(%) on the {config.data.eval_split} split")
     print(format_table(result["results"]))
+    print(f"\nper-layer probes of the pretrained backbone (all labels; plot in {workdir}/eval/):")
+    print(layers.format_layer_table(result["per_layer"]))
     print(f"\nevaluation took {time.perf_counter() - trained:.0f} s; total "
           f"{time.perf_counter() - start:.0f} s")
 

@@ -1,11 +1,15 @@
-"""Evaluation: kNN and linear probe accuracies, label subsets, restoring checkpoints."""
+"""Evaluation: kNN and linear probe accuracies, label subsets, checkpoint errors.
+
+Restoring the backbone of every method is checked on the checkpoints of
+``test_train.test_method_trains_on_eight_devices_and_its_backbone_restores``, which
+trains each method anyway.
+"""
 import json
 import pathlib
 
-import jax
 import numpy as np
 import pytest
-from test_train import IMPLEMENTED, tiny_config
+from test_train import tiny_config
 
 from jax_ssl import checkpoints, train
 from jax_ssl.evaluate import job, knn, labels, linear
@@ -52,21 +56,6 @@ def test_label_subsets_keep_classes_balanced():
     assert not np.array_equal(labels.label_subset(y, per_class=5, seed=1), five)
     with pytest.raises(ValueError, match="exactly one of"):
         labels.label_subset(y)
-
-
-@pytest.mark.parametrize("method", IMPLEMENTED)
-def test_restores_the_backbone_of_every_method(method, tmp_path):
-    config = tiny_config(method, total_steps=1)
-    state = train.train(config, str(tmp_path))["state"]
-    restored_config, step, backbone, variables = job.restore_backbone(str(tmp_path))
-    assert step == 1 and restored_config.method == method
-    from jax_ssl import methods
-    expected = methods.get(method).backbone_variables(*jax.device_get(
-        (state["params"], state["method_state"])))
-    jax.tree.map(np.testing.assert_array_equal, expected, jax.device_get(variables))
-    images = np.zeros((2, 16, 16, 3), np.float32)
-    from jax_ssl.methods import common
-    assert common.pooled(backbone.apply(variables, images, train=False)).shape[0] == 2
 
 
 def test_missing_and_mismatched_checkpoints_are_clear_errors(tmp_path):

@@ -9,6 +9,8 @@ import pytest
 
 from jax_ssl import checkpoints, methods, optim, parallel, train
 from jax_ssl.data import pipeline
+from jax_ssl.evaluate import job
+from jax_ssl.methods import common
 
 CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
 IMPLEMENTED = [m for m in methods.NAMES if (CONFIGS / f"{m}_digits.py").exists()]
@@ -63,7 +65,7 @@ def _fixed_batch(config, size=64, seed=123):
 
 
 @pytest.mark.parametrize("method", IMPLEMENTED)
-def test_method_trains_on_eight_devices(method, tmp_path):
+def test_method_trains_on_eight_devices_and_its_backbone_restores(method, tmp_path):
     config = tiny_config(method, total_steps=20)
     result = train.train(config, str(tmp_path))
     losses = logged(tmp_path)
@@ -84,6 +86,13 @@ def test_method_trains_on_eight_devices(method, tmp_path):
                                           axis_name=None)[0])
                      for params in (initial, final["params"]))
     assert after < before, (before, after)
+    # the evaluation job restores exactly the backbone the method evaluates (DINO: teacher)
+    restored_config, step, backbone, variables = job.restore_backbone(str(tmp_path))
+    assert step == 20 and restored_config.method == method
+    expected = module.backbone_variables(final["params"], final["method_state"])
+    jax.tree.map(np.testing.assert_array_equal, expected, jax.device_get(variables))
+    images = np.zeros((2, 16, 16, 3), np.float32)
+    assert common.pooled(backbone.apply(variables, images, train=False)).shape[0] == 2
 
 
 @pytest.mark.parametrize("method", ["dino", "byol", "moco_v3"])
