@@ -22,8 +22,9 @@ class MetricWriter:
         if self.active:
             import tensorflow as tf
 
-            os.makedirs(directory, exist_ok=True)
-            self._json = open(os.path.join(directory, "metrics.jsonl"), "a")
+            # tf.io.gfile, so a bucket (gs://...) works as well as a local directory
+            tf.io.gfile.makedirs(directory)
+            self._json = tf.io.gfile.GFile(os.path.join(directory, "metrics.jsonl"), "a")
             self._tb = tf.summary.create_file_writer(os.path.join(directory, "tensorboard"))
 
     def write(self, step: int, metrics: dict):

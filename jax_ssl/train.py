@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import tensorflow as tf
 from jax import lax
 
 from jax_ssl import checkpoints, methods, optim, parallel
@@ -116,7 +117,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     parallel.initialize_distributed(config.get("distributed"))
     mesh = parallel.data_mesh()
     parallel.check_batch_divisible(config.batch_size, mesh)
-    os.makedirs(workdir, exist_ok=True)
+    # tf.io.gfile: the workdir may be a bucket (gs://...) on TPU pods
+    tf.io.gfile.makedirs(workdir)
 
     # --- Input: this process's share of each global batch, resumable by step.
     data = config.data
@@ -149,7 +151,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     manager = checkpoints.manager(workdir, save_every=ckpt.every_steps, keep=ckpt.keep,
                                   keep_every=ckpt.get("keep_every") or None)
     if jax.process_index() == 0:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
+        with tf.io.gfile.GFile(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json(indent=2))
     restored = checkpoints.restore_state(manager, state)
     if restored is not None:

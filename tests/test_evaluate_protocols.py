@@ -314,3 +314,35 @@ def test_evaluate_job_with_per_layer_protocol_and_bfloat16(trained_workdir, tmp_
     assert (workdir / "eval" / "per_layer_step_8.png").read_bytes()[:8] == PNG_SIGNATURE
     assert "block 1" in (workdir / "eval" / "per_layer_step_8.txt").read_text()
     assert "linear_protocol/simclr" in watch.scalars(out)
+
+
+def test_outputs_go_to_bucket_workdirs():
+    """Metrics, results, per-layer table and plot, and the watcher's done list are written
+    through tf.io.gfile, so a bucket workdir (gs://... on TPU pods) works as a local one.
+    TF's in-memory ram:// filesystem stands in for the bucket."""
+    import tensorflow as tf
+
+    from jax_ssl.metric_writer import MetricWriter
+    workdir = "ram://bucket/run"
+    writer = MetricWriter(workdir + "/eval")
+    writer.write(3, {"kNN": 0.5})
+    writer.write(4, {"kNN": 0.75})
+    writer.close()
+    with tf.io.gfile.GFile(workdir + "/eval/metrics.jsonl") as f:
+        assert [json.loads(line) for line in f] == [{"step": 3, "kNN": 0.5},
+                                                     {"step": 4, "kNN": 0.75}]
+    rows = [{"layer": "block 1", "dim": 8, "kNN": 0.5, "linear": 0.6}]
+    out = {"step": 7, "results": {"pretrained": {"kNN 100%": 0.5}},
+           "per_layer": {"layers": rows, "best": layers.best_layers(rows), "vit_token": "cls"}}
+    job.write_outputs(workdir, out)
+    with tf.io.gfile.GFile(workdir + "/eval/step_7.json") as f:
+        assert json.load(f)["results"] == out["results"]
+    with tf.io.gfile.GFile(workdir + "/eval/per_layer_step_7.png", "rb") as f:
+        assert f.read(8) == PNG_SIGNATURE
+    assert "block 1" in tf.io.gfile.GFile(workdir + "/eval/per_layer_step_7.txt").read()
+    watch.save_done(workdir, {4, 2})
+    watch.save_done(workdir, {4, 2, 9})  # the rename replaces the old list
+    assert watch.load_done(workdir) == {2, 4, 9}
+    assert watch.complete_steps(workdir) == []  # no checkpoints/ yet: nothing to do
+    with pytest.raises(FileNotFoundError, match="no checkpoints in ram://bucket/run"):
+        job.restore_backbone(workdir)

@@ -16,6 +16,7 @@ import os
 
 import jax
 import numpy as np
+import tensorflow as tf
 
 from jax_ssl import checkpoints, methods, parallel
 from jax_ssl.data import recipes, sources
@@ -40,7 +41,7 @@ def restore_backbone(workdir: str, step: int | None = None, *, dtype: str | None
     the variables stay as saved (float32).
     """
     ckpt_dir = checkpoints.directory(workdir)
-    if not os.path.isdir(ckpt_dir):
+    if not tf.io.gfile.isdir(ckpt_dir):
         raise FileNotFoundError(f"no checkpoints in {ckpt_dir}: is {workdir!r} the --workdir "
                                 "of a training run?")
     manager = checkpoints.manager(workdir, read_only=True)
@@ -176,13 +177,13 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
 def write_outputs(workdir: str, out: dict):
     """``WORKDIR/eval/step_N.json``; with per-layer results also their table and plot."""
     directory = os.path.join(workdir, "eval")
-    os.makedirs(directory, exist_ok=True)
+    tf.io.gfile.makedirs(directory)  # local or a bucket (gs://...)
     step = out["step"]
-    with open(os.path.join(directory, f"step_{step}.json"), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(directory, f"step_{step}.json"), "w") as f:
         json.dump(out, f, indent=2)
     if "per_layer" in out:
         stem = os.path.join(directory, f"per_layer_step_{step}")
-        with open(stem + ".txt", "w") as f:
+        with tf.io.gfile.GFile(stem + ".txt", "w") as f:
             f.write(layers.format_layer_table(out["per_layer"]) + "\n")
         layers.plot_layers(out["per_layer"], stem + ".png",
                            title=f"{os.path.basename(os.path.abspath(workdir))} step {step}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 import jax.numpy as jnp
+import tensorflow as tf
 
 from jax_ssl.evaluate import features, knn, linear
 from jax_ssl.models.resnet import ResNet
@@ -133,8 +134,9 @@ def plot_layers(result: dict, path: str, *, title: str = "") -> str:
         axes.grid(alpha=0.3)
         axes.legend()
         figure.tight_layout()
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        figure.savefig(path, format="png", dpi=100)
+        tf.io.gfile.makedirs(os.path.dirname(path) or ".")  # local or a bucket (gs://...)
+        with tf.io.gfile.GFile(path, "wb") as f:
+            figure.savefig(f, format="png", dpi=100)
     finally:
         plt.close(figure)
     return path

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+import tensorflow as tf
 from jax.experimental import multihost_utils
 
 from jax_ssl import checkpoints
@@ -41,7 +42,7 @@ def eval_dir(workdir: str) -> str:
 
 def complete_steps(workdir: str) -> list[int]:
     """The complete checkpoint steps in ``WORKDIR/checkpoints``, ascending ([] if none)."""
-    if not os.path.isdir(checkpoints.directory(workdir)):
+    if not tf.io.gfile.isdir(checkpoints.directory(workdir)):
         return []  # the trainer has not written its first checkpoint yet
     manager = checkpoints.manager(workdir, read_only=True)
     try:
@@ -53,20 +54,20 @@ def complete_steps(workdir: str) -> list[int]:
 def load_done(workdir: str) -> set[int]:
     """Steps a watcher has already evaluated in this workdir."""
     path = os.path.join(eval_dir(workdir), DONE_FILE)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         return set()
-    with open(path) as f:
+    with tf.io.gfile.GFile(path) as f:
         return set(json.load(f)["done"])
 
 
 def save_done(workdir: str, done: set[int]):
     """Writes the done steps atomically: a watcher killed mid-write keeps the old list."""
     path = os.path.join(eval_dir(workdir), DONE_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tf.io.gfile.makedirs(os.path.dirname(path))  # local or a bucket (gs://...)
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
+    with tf.io.gfile.GFile(tmp, "w") as f:
         json.dump({"done": sorted(done)}, f)
-    os.replace(tmp, path)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def scalars(out: dict) -> dict[str, float]:
