@@ -159,7 +159,6 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
     return config
 
 
-
 # The GPU/TPU configs (configs/<method>_{cifar10,imagenet}.py).
 def full_run(method: str, dataset: str, *, batch_size: int,
              epochs: float) -> ml_collections.ConfigDict:
