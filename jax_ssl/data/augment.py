@@ -24,6 +24,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from jax_ssl.data import resample
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -143,37 +145,43 @@ def resized_crop_box(height, width, seed, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3
     return top, left, h, w
 
 
-def _resize(image, size, method):
-    """Antialiased resize: uint8 or float [h, w, 3] -> float32 [size[0], size[1], 3] in [0, 1]."""
-    if method not in ("bilinear", "bicubic"):
-        raise ValueError(f"method must be 'bilinear' or 'bicubic', not {method!r}.")
-    is_uint8 = image.dtype == tf.uint8
-    # Resizing the uint8 crop and scaling afterwards touches fewer pixels than
-    # converting the (usually larger) crop first.
-    out = tf.image.resize(image, size, method=method, antialias=True)
-    if is_uint8:
-        out = out * (1.0 / 255.0)
-    # Bicubic overshoots; torchvision clamps too.
-    out = tf.clip_by_value(out, 0.0, 1.0)
-    out.set_shape([size[0], size[1], 3])
-    return out
+def random_resized_crops(image, seeds, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                         method="bilinear"):
+    """torchvision ``RandomResizedCrop`` once per seed: [H, W, 3] -> float32 [V, size, size, 3].
 
+    Each view's box comes from :func:`resized_crop_box` with its seed; the crops are
+    resized with the antialiased kernels of ``tf.image.resize(antialias=True)`` and PIL
+    (``method`` "bilinear" or "bicubic"; :mod:`jax_ssl.data.resample`) and clipped to
+    [0, 1], as torchvision clamps bicubic overshoots.
 
-def random_resized_crop(image, seed, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
-                        method="bilinear"):
-    """torchvision ``RandomResizedCrop``: uint8/float [H, W, 3] -> float32 [size, size, 3].
-
-    The box comes from :func:`resized_crop_box`; the crop is resized with
-    ``tf.image.resize(antialias=True)`` (``method`` "bilinear" or "bicubic") and
-    clipped to [0, 1]. ``size`` may also be an (height, width) pair.
+    Args:
+      image: uint8 (scaled by 1/255) or float32 in [0, 1], [H, W, 3].
+      seeds: V int32/int64 [2] seeds (a list, or a [V, 2] tensor with V static).
+      size: an int or an (height, width) pair.
     """
     image = tf.convert_to_tensor(image)
     if image.dtype not in (tf.uint8, tf.float32):
         image = _to_float(image)
+    seeds = list(seeds) if isinstance(seeds, (list, tuple)) else tf.unstack(seeds)
     shape = tf.shape(image)
-    top, left, h, w = resized_crop_box(shape[0], shape[1], seed, scale, ratio)
-    crop = tf.slice(image, tf.stack([top, left, 0]), tf.stack([h, w, -1]))
-    return _resize(crop, _size_pair(size), method)
+    boxes = tf.stack([tf.stack(resized_crop_box(shape[0], shape[1], s, scale, ratio))
+                      for s in seeds])
+    gain = 1.0 / 255.0 if image.dtype == tf.uint8 else 1.0
+    size = _size_pair(size)
+    views = resample.crop_and_resize(image, boxes, size, method, gain)
+    views = tf.clip_by_value(views, 0.0, 1.0)
+    views.set_shape([len(seeds), size[0], size[1], 3])
+    return views
+
+
+def random_resized_crop(image, seed, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                        method="bilinear"):
+    """torchvision ``RandomResizedCrop``: one view of :func:`random_resized_crops`.
+
+    uint8/float [H, W, 3] -> float32 [size, size, 3]; ``size`` may also be an
+    (height, width) pair.
+    """
+    return random_resized_crops(image, [seed], size, scale, ratio, method)[0]
 
 
 def center_crop_eval(image, size, resize_size=None, method="bilinear"):

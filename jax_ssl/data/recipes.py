@@ -26,21 +26,26 @@ def _split(seed, n):
     return tf.unstack(tf.random.experimental.stateless_split(seed, n))
 
 
-def _view(image, seed, *, size, scale, jitter, blur, solarize, interpolation="bilinear",
-          grey=0.2, jitter_p=0.8, normalization=ImageNetNorm):
-    """Crop, flip, colour jitter, greyscale, blur, solarise, normalise: one view."""
-    s = _split(seed, 6)
-    x = augment.random_resized_crop(image, s[0], size, scale=scale, method=interpolation)
-    x = augment.horizontal_flip(x, s[1])
-    if jitter_p:
-        x = augment.color_jitter(x, s[2], *jitter, p=jitter_p)
-    if grey:
-        x = augment.random_grayscale(x, s[3], grey)
-    if blur:
-        x = augment.gaussian_blur(x, s[4], blur)
-    if solarize:
-        x = augment.solarize(x, s[5], solarize)
-    return augment.normalize(x, *normalization)
+def _views(image, seeds, *, size, scale, interpolation, blur, solarize, jitter, grey=0.2,
+           jitter_p=0.8, normalization=ImageNetNorm):
+    """One view per seed, all of one size: crop (all at once), then per view flip,
+    colour jitter, greyscale, blur (``blur[v]``), solarise (``solarize[v]``), normalise."""
+    parts = [_split(s, 6) for s in seeds]
+    crops = augment.random_resized_crops(image, [p[0] for p in parts], size, scale=scale,
+                                         method=interpolation)
+    views = []
+    for x, s, blur_p, solarize_p in zip(tf.unstack(crops), parts, blur, solarize, strict=True):
+        x = augment.horizontal_flip(x, s[1])
+        if jitter_p:
+            x = augment.color_jitter(x, s[2], *jitter, p=jitter_p)
+        if grey:
+            x = augment.random_grayscale(x, s[3], grey)
+        if blur_p:
+            x = augment.gaussian_blur(x, s[4], blur_p)
+        if solarize_p:
+            x = augment.solarize(x, s[5], solarize_p)
+        views.append(augment.normalize(x, *normalization))
+    return tf.stack(views)
 
 
 def simclr(image, seed, *, size=224, scale=(0.08, 1.0), strength=1.0, blur=0.5,
@@ -50,19 +55,18 @@ def simclr(image, seed, *, size=224, scale=(0.08, 1.0), strength=1.0, blur=0.5,
     Set ``blur=0`` for 32-pixel data, as SimCLR does on CIFAR-10.
     """
     jitter = (0.8 * strength, 0.8 * strength, 0.8 * strength, 0.2 * strength)
-    view = functools.partial(_view, size=size, scale=scale, jitter=jitter, blur=blur,
-                             solarize=0.0, normalization=normalization)
-    return {"views": tf.stack([view(image, s) for s in _split(seed, 2)])}
+    return {"views": _views(image, _split(seed, 2), size=size, scale=scale,
+                            interpolation="bilinear", blur=(blur, blur), solarize=(0.0, 0.0),
+                            jitter=jitter, normalization=normalization)}
 
 
 def byol(image, seed, *, size=224, scale=(0.08, 1.0), jitter=(0.4, 0.4, 0.2, 0.1),
          blur=(1.0, 0.1), solarize=(0.0, 0.2), interpolation="bicubic",
          normalization=ImageNetNorm):
     """deepmind-research/byol (and MoCo v3): asymmetric views, blur 1.0/0.1, solarise 0/0.2."""
-    views = [_view(image, s, size=size, scale=scale, jitter=jitter, blur=b, solarize=z,
-                   interpolation=interpolation, normalization=normalization)
-             for s, b, z in zip(_split(seed, 2), blur, solarize, strict=False)]
-    return {"views": tf.stack(views)}
+    return {"views": _views(image, _split(seed, 2), size=size, scale=scale,
+                            interpolation=interpolation, blur=blur, solarize=solarize,
+                            jitter=jitter, normalization=normalization)}
 
 
 def multicrop(image, seed, *, style="dino", global_size=224, local_size=96, num_global=2,
@@ -93,17 +97,18 @@ def multicrop(image, seed, *, style="dino", global_size=224, local_size=96, num_
     num_local = defaults["num_local"] if num_local is None else num_local
     global_scale = global_scale or defaults["global_scale"]
     local_scale = local_scale or defaults["local_scale"]
-    view = functools.partial(_view, jitter=defaults["jitter"],
-                             interpolation=defaults["interpolation"], normalization=normalization)
+    views = functools.partial(_views, image, jitter=defaults["jitter"],
+                              interpolation=defaults["interpolation"],
+                              normalization=normalization)
     seeds = _split(seed, num_global + max(num_local, 1))
-    out = {"global_views": tf.stack([
-        view(image, seeds[i], size=global_size, scale=global_scale,
-             blur=defaults["global_blur"][min(i, 1)],
-             solarize=defaults["global_solarize"][min(i, 1)]) for i in range(num_global)])}
+    out = {"global_views": views(
+        seeds[:num_global], size=global_size, scale=global_scale,
+        blur=[defaults["global_blur"][min(i, 1)] for i in range(num_global)],
+        solarize=[defaults["global_solarize"][min(i, 1)] for i in range(num_global)])}
     if num_local:
-        out["local_views"] = tf.stack([
-            view(image, s, size=local_size, scale=local_scale, blur=defaults["local_blur"],
-                 solarize=0.0) for s in seeds[num_global:]])
+        out["local_views"] = views(seeds[num_global:], size=local_size, scale=local_scale,
+                                   blur=[defaults["local_blur"]] * num_local,
+                                   solarize=[0.0] * num_local)
     return out
 
 

@@ -1,0 +1,77 @@
+"""jax_ssl.data.resample against PIL's float resampling and tf.image.resize(antialias=True)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from jax_ssl.data import augment as A
+from jax_ssl.data import resample
+
+PIL_FILTERS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
+
+
+def _pil_resize(crop, size, method):
+    """PIL's resampling of a float image ("F" mode: double coefficients, no rounding)."""
+    return np.stack([np.asarray(Image.fromarray(crop[..., c].astype(np.float32), "F").resize(
+        (size[1], size[0]), PIL_FILTERS[method])) for c in range(crop.shape[-1])], -1)
+
+
+def _random_boxes(rng, height, width, n):
+    boxes = []
+    for _ in range(n):
+        h, w = rng.integers(1, height + 1), rng.integers(1, width + 1)
+        boxes.append([rng.integers(0, height - h + 1), rng.integers(0, width - w + 1), h, w])
+    return np.array(boxes, np.int32)
+
+
+@pytest.mark.parametrize("method", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize("size", [(24, 24), (7, 40), (96, 96)])
+def test_crop_and_resize_matches_pil_and_tf(method, dtype, size):
+    rng = np.random.default_rng(hash((method, size)) % 2**32)
+    image = rng.integers(0, 256, (70, 90, 3)).astype(dtype)
+    # Shrinking (antialiased), enlarging, 1-pixel crops and the whole image.
+    boxes = np.concatenate([_random_boxes(rng, 70, 90, 5), [[0, 0, 70, 90], [3, 4, 1, 1]]])
+    out = resample.crop_and_resize(tf.constant(image), tf.constant(boxes), size, method)
+    out = out.numpy()
+    assert out.shape == (len(boxes), *size, 3) and out.dtype == np.float32
+    for view, (top, left, h, w) in zip(out, boxes, strict=True):
+        crop = image[top:top + h, left:left + w]
+        # Float32 coordinates: ~1e-5 of the value range, far below a grey level.
+        np.testing.assert_allclose(view, _pil_resize(crop.astype(np.float64), size, method),
+                                   atol=0.03)
+        np.testing.assert_allclose(view, tf.image.resize(crop, size, method, antialias=True),
+                                   atol=0.03)
+
+
+def test_crop_and_resize_gain_and_errors():
+    image = np.full((30, 40, 3), 51, np.uint8)
+    out = resample.crop_and_resize(image, tf.constant([[2, 3, 20, 25]]), (8, 8), "bicubic",
+                                   gain=1 / 255)
+    np.testing.assert_allclose(out.numpy(), 0.2, atol=1e-6)  # weights sum to the gain
+    with pytest.raises(ValueError, match="'bilinear' or 'bicubic'"):
+        resample.crop_and_resize(image, tf.constant([[0, 0, 5, 5]]), (4, 4), "lanczos")
+
+
+def test_crops_of_many_sizes_share_few_matmul_shapes():
+    # Windows and widths are rounded up so random crops reuse oneDNN's matmul setups.
+    spans = set()
+    for n_in in range(97, 400):
+        _, span, _ = resample.axis_weights(tf.constant([n_in]), 96, "bicubic",
+                                           tf.constant([1.0]))
+        spans.add(int(span[0]))
+    assert len(spans) <= 10 and all(s % resample._SPAN_STEP == 0 for s in spans)
+
+
+def test_random_resized_crops_are_the_single_views():
+    image = np.random.default_rng(1).integers(0, 256, (60, 80, 3)).astype(np.uint8)
+    seeds = [tf.constant([s, 7], tf.int64) for s in range(4)]
+    views = A.random_resized_crops(image, seeds, 32, scale=(0.05, 1.0), method="bicubic")
+    for view, seed in zip(views.numpy(), seeds, strict=True):
+        single = A.random_resized_crop(image, seed, 32, scale=(0.05, 1.0), method="bicubic")
+        # Equal up to the order of float sums (the batch pads every view to its most taps).
+        np.testing.assert_allclose(view, single.numpy(), atol=1e-6)
+        top, left, h, w = (int(v) for v in A.resized_crop_box(60, 80, seed, (0.05, 1.0)))
+        reference = _pil_resize(image[top:top + h, left:left + w].astype(np.float64), (32, 32),
+                                "bicubic")
+        np.testing.assert_allclose(view, np.clip(reference / 255, 0, 1), atol=1e-4)
