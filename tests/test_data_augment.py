@@ -420,3 +420,23 @@ def test_probability_zero_is_identity_and_one_always_applies(op):
         np.testing.assert_array_equal(op(img, seed, tf.constant(0.0)), img)
         assert (op(img, seed, 1.0).numpy() != img).any()
         assert (op(img, seed, tf.constant(1.0)).numpy() != img).any()
+
+
+def test_gaussian_blurs_are_the_single_view_blurs():
+    views = np.stack([_image(24, 20, seed=i) for i in range(12)])
+    seeds = [tf.constant([i, 9], tf.int64) for i in range(12)]
+    ps = [0.0, 1.0] + [0.5] * 10
+    out = A.gaussian_blurs(views, seeds, ps).numpy()
+    single = np.stack([A.gaussian_blur(v, s, p).numpy() for v, s, p in zip(views, seeds, ps)])
+    np.testing.assert_allclose(out, single, atol=1e-6)
+    np.testing.assert_array_equal(out[0], views[0])  # p 0: the identity kernel, exactly
+    assert not np.allclose(out[1], views[1])
+    assert 0 < sum(not np.allclose(o, v) for o, v in zip(out[2:], views[2:])) < 10  # gated
+
+
+def test_gaussian_blurs_of_large_views_view_by_view():
+    views = np.stack([_image(130, 130, seed=i) for i in range(2)])
+    seeds = [tf.constant([i, 3], tf.int64) for i in range(2)]
+    out = A.gaussian_blurs(views, seeds, [1.0, 0.0]).numpy()
+    np.testing.assert_allclose(out[0], A.gaussian_blur(views[0], seeds[0], 1.0), atol=1e-6)
+    np.testing.assert_array_equal(out[1], views[1])

@@ -337,20 +337,36 @@ def random_grayscale(image, seed, p):
 # ----------------------------------------------------------------- blur and solarise
 
 
-def _blur_rows(x, kernel, radius):
-    """Correlate float [H, W, 3] along H with a (2r+1)-tap kernel, reflect-padded.
+def _blur_rows(x, kernels, radius):
+    """Correlate float [H, M] along H, column m with ``kernels[:, m]`` of 2r+1 taps,
+    reflect-padded.
 
     Reflect mirrors without repeating the edge row, as torch's "reflect" padding.
     """
-    height, width = tf.shape(x)[0], tf.shape(x)[1]
+    height, columns = tf.shape(x)[0], tf.shape(x)[1]
     # Concatenating reversed slices is ~3x faster than tf.pad(mode="REFLECT") on CPU.
     padded = tf.concat([x[radius:0:-1], x, x[-2:-radius - 2:-1]], axis=0)
-    # As [1, H, 1, W·3] the depthwise conv runs over W·3 channels at once, which its
-    # CPU kernel vectorises far better than over 3.
-    padded = tf.reshape(padded, [1, height + 2 * radius, 1, width * 3])
-    kernel = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), [1, 1, width * 3, 1])
-    out = tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")
-    return tf.reshape(out, [height, width, 3])
+    # As [1, H, 1, M] the depthwise conv runs over all M columns at once, which its CPU
+    # kernel vectorises far better than over 3 channels.
+    padded = tf.reshape(padded, [1, height + 2 * radius, 1, columns])
+    out = tf.nn.depthwise_conv2d(padded, tf.reshape(kernels, [2 * radius + 1, 1, columns, 1]),
+                                 [1, 1, 1, 1], "VALID")
+    return tf.reshape(out, [height, columns])
+
+
+def _blur_setup(sigma):
+    lo, hi = float(sigma[0]), float(sigma[1])
+    if not 0 < lo <= hi:
+        raise ValueError(f"sigma must be a (min, max) pair of positive numbers, got {sigma}.")
+    return lo, hi, max(1, math.ceil(3.0 * hi))
+
+
+def _blur_kernel(sigma_seed, lo, hi, radius):
+    """The normalised Gaussian of ``sigma ~ U(lo, hi)``: float32 [2·radius + 1]."""
+    s = tf.random.stateless_uniform([], sigma_seed, minval=lo, maxval=hi)
+    taps = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(taps / s))
+    return kernel / tf.reduce_sum(kernel)
 
 
 def gaussian_blur(image, seed, p, sigma=(0.1, 2.0)):
@@ -366,24 +382,61 @@ def gaussian_blur(image, seed, p, sigma=(0.1, 2.0)):
     Returns:
       float32 [H, W, 3].
     """
-    lo, hi = float(sigma[0]), float(sigma[1])
-    if not 0 < lo <= hi:
-        raise ValueError(f"sigma must be a (min, max) pair of positive numbers, got {sigma}.")
-    radius = max(1, math.ceil(3.0 * hi))
+    lo, hi, radius = _blur_setup(sigma)
     gate_seed, sigma_seed = _split(_seed(seed), 2)
     image = _to_float(image)
 
     def blur(x):
-        s = tf.random.stateless_uniform([], sigma_seed, minval=lo, maxval=hi)
-        taps = tf.range(-radius, radius + 1, dtype=tf.float32)
-        kernel = tf.exp(-0.5 * tf.square(taps / s))
-        kernel = kernel / tf.reduce_sum(kernel)
-        y = tf.transpose(_blur_rows(x, kernel, radius), [1, 0, 2])
-        y = tf.transpose(_blur_rows(y, kernel, radius), [1, 0, 2])
+        kernel = _blur_kernel(sigma_seed, lo, hi, radius)
+        height, width = tf.shape(x)[0], tf.shape(x)[1]
+        y = _blur_rows(tf.reshape(x, [height, width * 3]),
+                       tf.tile(kernel[:, None], [1, width * 3]), radius)
+        y = tf.transpose(tf.reshape(y, [height, width, 3]), [1, 0, 2])
+        y = _blur_rows(tf.reshape(y, [width, height * 3]),
+                       tf.tile(kernel[:, None], [1, height * 3]), radius)
+        y = tf.transpose(tf.reshape(y, [width, height, 3]), [1, 0, 2])
         y.set_shape(x.shape)
         return y
 
     return _apply_with_prob(p, gate_seed, blur, image)
+
+
+def gaussian_blurs(images, seeds, ps, sigma=(0.1, 2.0)):
+    """:func:`gaussian_blur` of each view with its own seed and ``p``, as one convolution.
+
+    The same draws and result as view-by-view calls. Views of up to 128 × 128 pixels
+    (multi-crop's local crops) are blurred by one convolution, a view that is not
+    blurred getting the identity kernel: for small views that costs less than a
+    convolution per blurred view; larger views are blurred one by one, skipping the
+    ungated ones.
+
+    Args:
+      images: float32 [V, H, W, 3]; seeds: V int32/int64 [2]; ps: V probabilities.
+    Returns:
+      float32 [V, H, W, 3].
+    """
+    images = _to_float(images)
+    if images.shape[1] * images.shape[2] > 128 * 128:
+        return tf.stack([gaussian_blur(x, s, p, sigma)
+                         for x, s, p in zip(tf.unstack(images), seeds, ps, strict=True)])
+    lo, hi, radius = _blur_setup(sigma)
+    identity = tf.one_hot(radius, 2 * radius + 1)
+    kernels = []
+    for seed, p in zip(seeds, ps, strict=True):
+        gate_seed, sigma_seed = _split(_seed(seed), 2)
+        kernel = _blur_kernel(sigma_seed, lo, hi, radius)
+        kernels.append(_apply_with_prob(p, gate_seed, lambda _, k=kernel: k, identity))
+    kernels = tf.stack(kernels)  # [V, taps]
+    views, height, width = images.shape[0], tf.shape(images)[1], tf.shape(images)[2]
+    # Rows: [H, V·W·3], each view's columns with its kernel; then columns likewise.
+    x = tf.reshape(tf.transpose(images, [1, 0, 2, 3]), [height, -1])
+    x = _blur_rows(x, tf.transpose(tf.repeat(kernels, width * 3, axis=0)), radius)
+    x = tf.transpose(tf.reshape(x, [height, views, width, 3]), [2, 1, 0, 3])
+    x = _blur_rows(tf.reshape(x, [width, -1]),
+                   tf.transpose(tf.repeat(kernels, height * 3, axis=0)), radius)
+    out = tf.transpose(tf.reshape(x, [width, views, height, 3]), [1, 2, 0, 3])
+    out.set_shape(images.shape)
+    return out
 
 
 def solarize(image, seed, p, threshold=0.5):

@@ -28,24 +28,27 @@ def _split(seed, n):
 
 def _views(image, seeds, *, size, scale, interpolation, blur, solarize, jitter, grey=0.2,
            jitter_p=0.8, normalization=ImageNetNorm):
-    """One view per seed, all of one size: crop (all at once), then per view flip,
-    colour jitter, greyscale, blur (``blur[v]``), solarise (``solarize[v]``), normalise."""
+    """One view per seed, all of one size: crop, flip, colour jitter, greyscale, blur
+    (``blur[v]``), solarise (``solarize[v]``), normalise; crop and blur run on all the
+    views at once."""
     parts = [_split(s, 6) for s in seeds]
     crops = augment.random_resized_crops(image, [p[0] for p in parts], size, scale=scale,
                                          method=interpolation)
     views = []
-    for x, s, blur_p, solarize_p in zip(tf.unstack(crops), parts, blur, solarize, strict=True):
+    for x, s in zip(tf.unstack(crops), parts, strict=True):
         x = augment.horizontal_flip(x, s[1])
         if jitter_p:
             x = augment.color_jitter(x, s[2], *jitter, p=jitter_p)
         if grey:
             x = augment.random_grayscale(x, s[3], grey)
-        if blur_p:
-            x = augment.gaussian_blur(x, s[4], blur_p)
-        if solarize_p:
-            x = augment.solarize(x, s[5], solarize_p)
-        views.append(augment.normalize(x, *normalization))
-    return tf.stack(views)
+        views.append(x)
+    views = tf.stack(views)
+    if any(blur):
+        views = augment.gaussian_blurs(views, [s[4] for s in parts], blur)
+    if any(solarize):
+        views = tf.stack([augment.solarize(x, s[5], p) if p else x
+                          for x, s, p in zip(tf.unstack(views), parts, solarize, strict=True)])
+    return augment.normalize(views, *normalization)
 
 
 def simclr(image, seed, *, size=224, scale=(0.08, 1.0), strength=1.0, blur=0.5,
