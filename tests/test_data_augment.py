@@ -427,11 +427,13 @@ def test_gaussian_blurs_are_the_single_view_blurs():
     seeds = [tf.constant([i, 9], tf.int64) for i in range(12)]
     ps = [0.0, 1.0] + [0.5] * 10
     out = A.gaussian_blurs(views, seeds, ps).numpy()
-    single = np.stack([A.gaussian_blur(v, s, p).numpy() for v, s, p in zip(views, seeds, ps)])
+    single = np.stack([A.gaussian_blur(v, s, p).numpy()
+                       for v, s, p in zip(views, seeds, ps, strict=True)])
     np.testing.assert_allclose(out, single, atol=1e-6)
     np.testing.assert_array_equal(out[0], views[0])  # p 0: the identity kernel, exactly
     assert not np.allclose(out[1], views[1])
-    assert 0 < sum(not np.allclose(o, v) for o, v in zip(out[2:], views[2:])) < 10  # gated
+    blurred = [not np.allclose(o, v) for o, v in zip(out[2:], views[2:], strict=True)]
+    assert 0 < sum(blurred) < 10  # gated
 
 
 def test_gaussian_blurs_of_large_views_view_by_view():
