@@ -63,15 +63,16 @@ def test_crops_of_many_sizes_share_few_matmul_shapes():
     assert len(spans) <= 10 and all(s % resample._SPAN_STEP == 0 for s in spans)
 
 
-def test_random_resized_crops_are_the_single_views():
+def test_random_resized_crops_resize_their_boxes():
     image = np.random.default_rng(1).integers(0, 256, (60, 80, 3)).astype(np.uint8)
-    seeds = [tf.constant([s, 7], tf.int64) for s in range(4)]
-    views = A.random_resized_crops(image, seeds, 32, scale=(0.05, 1.0), method="bicubic")
-    for view, seed in zip(views.numpy(), seeds, strict=True):
-        single = A.random_resized_crop(image, seed, 32, scale=(0.05, 1.0), method="bicubic")
-        # Equal up to the order of float sums (the batch pads every view to its most taps).
-        np.testing.assert_allclose(view, single.numpy(), atol=1e-6)
-        top, left, h, w = (int(v) for v in A.resized_crop_box(60, 80, seed, (0.05, 1.0)))
+    seed = tf.constant([3, 7], tf.int64)
+    views = A.random_resized_crops(image, seed, 4, 32, scale=(0.05, 1.0), method="bicubic")
+    boxes = A.resized_crop_boxes(60, 80, seed, 4, (0.05, 1.0)).numpy()
+    assert len({tuple(b) for b in boxes}) == 4
+    for view, (top, left, h, w) in zip(views.numpy(), boxes, strict=True):
         reference = _pil_resize(image[top:top + h, left:left + w].astype(np.float64), (32, 32),
                                 "bicubic")
         np.testing.assert_allclose(view, np.clip(reference / 255, 0, 1), atol=1e-4)
+    single = A.random_resized_crop(image, seed, 32, scale=(0.05, 1.0), method="bicubic")
+    first = A.random_resized_crops(image, seed, 1, 32, scale=(0.05, 1.0), method="bicubic")
+    np.testing.assert_array_equal(single.numpy(), first[0].numpy())

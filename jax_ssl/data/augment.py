@@ -96,81 +96,87 @@ def rgb_to_grayscale(image):
 # ---------------------------------------------------------------------------- crops
 
 
-def resized_crop_box(height, width, seed, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
-    """The crop box of torchvision ``RandomResizedCrop.get_params``.
+def resized_crop_boxes(height, width, seed, num, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """``num`` independent crop boxes of torchvision ``RandomResizedCrop.get_params``.
 
-    Ten candidate boxes are drawn at once (area ``U(scale)·H·W``, log-uniform aspect
+    Per box, ten candidates are drawn at once (area ``U(scale)·H·W``, log-uniform aspect
     ratio, ``w = round(sqrt(area·r))``, ``h = round(sqrt(area/r))``) and the first with
     ``0 < w <= W`` and ``0 < h <= H`` wins, with uniform integer offsets. If none fits,
-    the centre crop of the whole image with its aspect ratio clamped to ``ratio``.
+    the centre crop of the whole image with its aspect ratio clamped to ``ratio``. All
+    boxes are drawn by one set of ops: per-box graphs cost more than the draws.
 
     Args:
       height, width: the image size (Python ints or int scalar tensors).
-      seed: int32/int64 [2].
+      seed: int32/int64 [2]. num: Python int.
       scale, ratio: (min, max) area fraction and width/height ratio.
     Returns:
-      (top, left, h, w): int32 scalars.
+      int32 [num, 4]: (top, left, h, w) per box.
     """
     if not (scale[0] <= scale[1] and ratio[0] <= ratio[1]):
         raise ValueError(f"scale {scale} and ratio {ratio} must be (min, max) pairs.")
-    area_seed, ratio_seed, top_seed, left_seed = _split(_seed(seed), 4)
+    area_seed, ratio_seed, offset_seed = _split(_seed(seed), 3)
     height = tf.cast(height, tf.int32)
     width = tf.cast(width, tf.int32)
     # float64, as torchvision's Python-float arithmetic, so round() ties agree.
     h_f = tf.cast(height, tf.float64)
     w_f = tf.cast(width, tf.float64)
     target_area = h_f * w_f * tf.random.stateless_uniform(
-        [_CROP_ATTEMPTS], area_seed, minval=scale[0], maxval=scale[1], dtype=tf.float64)
+        [num, _CROP_ATTEMPTS], area_seed, minval=scale[0], maxval=scale[1], dtype=tf.float64)
     aspect = tf.exp(tf.random.stateless_uniform(
-        [_CROP_ATTEMPTS], ratio_seed, minval=math.log(ratio[0]), maxval=math.log(ratio[1]),
-        dtype=tf.float64))
+        [num, _CROP_ATTEMPTS], ratio_seed, minval=math.log(ratio[0]),
+        maxval=math.log(ratio[1]), dtype=tf.float64))
     # tf.round rounds half to even, like Python's round().
     ws = tf.cast(tf.round(tf.sqrt(target_area * aspect)), tf.int32)
     hs = tf.cast(tf.round(tf.sqrt(target_area / aspect)), tf.int32)
     valid = (ws > 0) & (ws <= width) & (hs > 0) & (hs <= height)
-    first = tf.argmax(tf.cast(valid, tf.int32), output_type=tf.int32)
+    first = tf.argmax(tf.cast(valid, tf.int32), axis=1, output_type=tf.int32)[:, None]
 
     in_ratio = w_f / h_f
     fb_w = tf.where(in_ratio > ratio[1], tf.cast(tf.round(h_f * ratio[1]), tf.int32), width)
     fb_h = tf.where(in_ratio < ratio[0], tf.cast(tf.round(w_f / ratio[0]), tf.int32), height)
 
-    found = tf.reduce_any(valid)
-    h = tf.where(found, hs[first], fb_h)
-    w = tf.where(found, ws[first], fb_w)
-    # maxval is exclusive, so this is randint(0, H - h + 1) as in torchvision.
-    top = tf.where(found, tf.random.stateless_uniform(
-        [], top_seed, minval=0, maxval=height - h + 1, dtype=tf.int32), (height - h) // 2)
-    left = tf.where(found, tf.random.stateless_uniform(
-        [], left_seed, minval=0, maxval=width - w + 1, dtype=tf.int32), (width - w) // 2)
-    return top, left, h, w
+    found = tf.reduce_any(valid, axis=1)
+    size = tf.where(found[:, None],
+                    tf.concat([tf.gather(hs, first, batch_dims=1),
+                               tf.gather(ws, first, batch_dims=1)], 1),
+                    tf.stack([fb_h, fb_w])[None])  # [num, 2]: (h, w)
+    room = tf.stack([height, width]) - size  # top and left in [0, room], as randint
+    uniform = tf.random.stateless_uniform([num, 2], offset_seed, dtype=tf.float64)
+    drawn = tf.cast(tf.floor(uniform * tf.cast(room + 1, tf.float64)), tf.int32)
+    offset = tf.where(found[:, None], drawn, room // 2)
+    return tf.concat([offset, size], 1)
 
 
-def random_resized_crops(image, seeds, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+def resized_crop_box(height, width, seed, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """One box of :func:`resized_crop_boxes`: (top, left, h, w) int32 scalars."""
+    return tuple(tf.unstack(resized_crop_boxes(height, width, seed, 1, scale, ratio)[0]))
+
+
+def random_resized_crops(image, seed, num, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
                          method="bilinear"):
-    """torchvision ``RandomResizedCrop`` once per seed: [H, W, 3] -> float32 [V, size, size, 3].
+    """``num`` views of torchvision ``RandomResizedCrop``: [H, W, 3] -> float32
+    [num, size, size, 3].
 
-    Each view's box comes from :func:`resized_crop_box` with its seed; the crops are
-    resized with the antialiased kernels of ``tf.image.resize(antialias=True)`` and PIL
-    (``method`` "bilinear" or "bicubic"; :mod:`jax_ssl.data.resample`) and clipped to
-    [0, 1], as torchvision clamps bicubic overshoots.
+    The boxes are :func:`resized_crop_boxes` of ``seed``; the crops are resized with
+    the antialiased kernels of ``tf.image.resize(antialias=True)`` and PIL (``method``
+    "bilinear" or "bicubic"; :mod:`jax_ssl.data.resample`) and clipped to [0, 1], as
+    torchvision clamps bicubic overshoots.
 
     Args:
       image: uint8 (scaled by 1/255) or float32 in [0, 1], [H, W, 3].
-      seeds: V int32/int64 [2] seeds (a list, or a [V, 2] tensor with V static).
+      seed: int32/int64 [2]; num: Python int.
       size: an int or an (height, width) pair.
     """
     image = tf.convert_to_tensor(image)
     if image.dtype not in (tf.uint8, tf.float32):
         image = _to_float(image)
-    seeds = list(seeds) if isinstance(seeds, (list, tuple)) else tf.unstack(seeds)
     shape = tf.shape(image)
-    boxes = tf.stack([tf.stack(resized_crop_box(shape[0], shape[1], s, scale, ratio))
-                      for s in seeds])
+    boxes = resized_crop_boxes(shape[0], shape[1], seed, num, scale, ratio)
     gain = 1.0 / 255.0 if image.dtype == tf.uint8 else 1.0
     size = _size_pair(size)
     views = resample.crop_and_resize(image, boxes, size, method, gain)
     views = tf.clip_by_value(views, 0.0, 1.0)
-    views.set_shape([len(seeds), size[0], size[1], 3])
+    views.set_shape([num, size[0], size[1], 3])
     return views
 
 
@@ -181,7 +187,7 @@ def random_resized_crop(image, seed, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 
     uint8/float [H, W, 3] -> float32 [size, size, 3]; ``size`` may also be an
     (height, width) pair.
     """
-    return random_resized_crops(image, [seed], size, scale, ratio, method)[0]
+    return random_resized_crops(image, seed, 1, size, scale, ratio, method)[0]
 
 
 def center_crop_eval(image, size, resize_size=None, method="bilinear"):

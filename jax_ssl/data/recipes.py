@@ -26,27 +26,27 @@ def _split(seed, n):
     return tf.unstack(tf.random.experimental.stateless_split(seed, n))
 
 
-def _views(image, seeds, *, size, scale, interpolation, blur, solarize, jitter, grey=0.2,
+def _views(image, seed, num, *, size, scale, interpolation, blur, solarize, jitter, grey=0.2,
            jitter_p=0.8, normalization=ImageNetNorm):
-    """One view per seed, all of one size: crop, flip, colour jitter, greyscale, blur
-    (``blur[v]``), solarise (``solarize[v]``), normalise; crop and blur run on all the
-    views at once."""
-    parts = [_split(s, 6) for s in seeds]
-    crops = augment.random_resized_crops(image, [p[0] for p in parts], size, scale=scale,
+    """``num`` views of one size: crop, flip, colour jitter, greyscale, blur (``blur[v]``),
+    solarise (``solarize[v]``), normalise; crop and blur run on all the views at once."""
+    crop_seed, view_seed = _split(seed, 2)
+    crops = augment.random_resized_crops(image, crop_seed, num, size, scale=scale,
                                          method=interpolation)
+    parts = [_split(s, 5) for s in _split(view_seed, num)]
     views = []
-    for x, s in zip(tf.unstack(crops), parts, strict=True):
-        x = augment.horizontal_flip(x, s[1])
+    for x, (flip, color, gray, _, _) in zip(tf.unstack(crops), parts, strict=True):
+        x = augment.horizontal_flip(x, flip)
         if jitter_p:
-            x = augment.color_jitter(x, s[2], *jitter, p=jitter_p)
+            x = augment.color_jitter(x, color, *jitter, p=jitter_p)
         if grey:
-            x = augment.random_grayscale(x, s[3], grey)
+            x = augment.random_grayscale(x, gray, grey)
         views.append(x)
     views = tf.stack(views)
     if any(blur):
-        views = augment.gaussian_blurs(views, [s[4] for s in parts], blur)
+        views = augment.gaussian_blurs(views, [s[3] for s in parts], blur)
     if any(solarize):
-        views = tf.stack([augment.solarize(x, s[5], p) if p else x
+        views = tf.stack([augment.solarize(x, s[4], p) if p else x
                           for x, s, p in zip(tf.unstack(views), parts, solarize, strict=True)])
     return augment.normalize(views, *normalization)
 
@@ -58,16 +58,16 @@ def simclr(image, seed, *, size=224, scale=(0.08, 1.0), strength=1.0, blur=0.5,
     Set ``blur=0`` for 32-pixel data, as SimCLR does on CIFAR-10.
     """
     jitter = (0.8 * strength, 0.8 * strength, 0.8 * strength, 0.2 * strength)
-    return {"views": _views(image, _split(seed, 2), size=size, scale=scale,
-                            interpolation="bilinear", blur=(blur, blur), solarize=(0.0, 0.0),
-                            jitter=jitter, normalization=normalization)}
+    return {"views": _views(image, seed, 2, size=size, scale=scale, interpolation="bilinear",
+                            blur=(blur, blur), solarize=(0.0, 0.0), jitter=jitter,
+                            normalization=normalization)}
 
 
 def byol(image, seed, *, size=224, scale=(0.08, 1.0), jitter=(0.4, 0.4, 0.2, 0.1),
          blur=(1.0, 0.1), solarize=(0.0, 0.2), interpolation="bicubic",
          normalization=ImageNetNorm):
     """deepmind-research/byol (and MoCo v3): asymmetric views, blur 1.0/0.1, solarise 0/0.2."""
-    return {"views": _views(image, _split(seed, 2), size=size, scale=scale,
+    return {"views": _views(image, seed, 2, size=size, scale=scale,
                             interpolation=interpolation, blur=blur, solarize=solarize,
                             jitter=jitter, normalization=normalization)}
 
@@ -103,13 +103,13 @@ def multicrop(image, seed, *, style="dino", global_size=224, local_size=96, num_
     views = functools.partial(_views, image, jitter=defaults["jitter"],
                               interpolation=defaults["interpolation"],
                               normalization=normalization)
-    seeds = _split(seed, num_global + max(num_local, 1))
+    global_seed, local_seed = _split(seed, 2)
     out = {"global_views": views(
-        seeds[:num_global], size=global_size, scale=global_scale,
+        global_seed, num_global, size=global_size, scale=global_scale,
         blur=[defaults["global_blur"][min(i, 1)] for i in range(num_global)],
         solarize=[defaults["global_solarize"][min(i, 1)] for i in range(num_global)])}
     if num_local:
-        out["local_views"] = views(seeds[num_global:], size=local_size, scale=local_scale,
+        out["local_views"] = views(local_seed, num_local, size=local_size, scale=local_scale,
                                    blur=[defaults["local_blur"]] * num_local,
                                    solarize=[0.0] * num_local)
     return out
