@@ -1,4 +1,4 @@
-r"""SimCLR on Fashion-MNIST for about 30 minutes on 2 CPU cores (15 epochs).
+r"""SimCLR on Fashion-MNIST for about 30 minutes on 2 CPU cores (30 epochs).
 
     python -m jax_ssl.train --config configs/simclr_fashion_mnist_long.py \
         --workdir runs/simclr_fashion_mnist_long
@@ -17,7 +17,7 @@ def get_config():
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
     config = demo.get_config()
-    config.epochs = 15.0
+    config.epochs *= 15
     config.optimizer.warmup_epochs = 1.0
     config.checkpoint.every_steps = 500
     return config
