@@ -1,4 +1,4 @@
-"""SimCLR on Fashion-MNIST, the `make demo` run: two epochs, about 2 minutes on 2 cores.
+"""SimCLR on Fashion-MNIST, the `make demo` run: two epochs, 2–4 minutes on 2 cores.
 
     python -m jax_ssl.train --config configs/simclr_fashion_mnist.py --workdir runs/demo
     python -m jax_ssl.evaluate --workdir runs/demo
@@ -12,7 +12,7 @@ from 80.2 / 70.2 with crops (0.2, 1) and τ 0.2 to 82.8 / 74.5 (experiments/fash
 The backbone is a 3-block ViT of width 64 (2 heads) on 7×7 patches (16 tokens): at a
 quarter of the width-128 ViT's FLOPs it trains two epochs of batches of 128 (more
 updates, which a short run needs more than width) in the time one epoch of the
-width-128 one took. Measured results: README.md ("Demo").
+width-128 one took. Measured: 242 s here, kNN 83.1 / 74.1 (README.md, "Demo").
 """
 from jax_ssl.config import base
 
