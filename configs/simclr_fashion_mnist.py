@@ -8,7 +8,8 @@ optimizer and augmentation scaled for a short CPU run on 28×28 greyscale images
 crops of scale (0.8, 1), flips, brightness/contrast jitter at half strength, no blur.
 Weak crops and τ 0.1 because two epochs cannot learn the invariance to strong crops
 that SimCLR's (0.08, 1) asks for: on one core, kNN with 100% / 1% of the labels went
-from 80.2 / 70.2 with crops (0.2, 1) and τ 0.2 to 82.8 / 74.5 (experiments/fashion_mnist_demo_runs.md).
+from 80.2 / 70.2 with crops (0.2, 1) and τ 0.2 to 82.8 / 74.5
+(experiments/fashion_mnist_demo_runs.md).
 The backbone is a 3-block ViT of width 64 (2 heads) on 7×7 patches (16 tokens): at a
 quarter of the width-128 ViT's FLOPs it trains two epochs of batches of 128 (more
 updates, which a short run needs more than width) in the time one epoch of the
