@@ -9,7 +9,7 @@ The demo's earlier recipe (a 3-block ViT of width 128, 4 heads, on 7×7 patches;
 run whose results README.md ("Demo") reports. The current demo
 (simclr_fashion_mnist.py) is a narrower model with weaker crops tuned for two epochs.
 """
-from jax_ssl.config import base
+from jax_ssl.config import base, cpu_vit
 
 
 def get_config():
@@ -18,9 +18,7 @@ def get_config():
     config.epochs = 15.0
     config.log_every = 50
     config.data.recipe_kwargs.update(dict(scale=(0.2, 1.0), blur=0.0, strength=0.5))
-    config.model.backbone = "vit_ti16"
-    config.model.backbone_kwargs = dict(patch_size=7, image_size=28, embed_dim=128, depth=3,
-                                        num_heads=4)
+    cpu_vit(config, patch_size=7)
     config.simclr = dict(temperature=0.2, projector_hidden_dim=512, projector_dim=128,
                          projector_layers=2)
     config.optimizer = dict(name="adamw", base_learning_rate=1e-3, final_learning_rate=0.0,
