@@ -15,6 +15,23 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+# Orbax saves a replicated array "replica-parallel": each replica writes one slice, cut
+# by an eager slicing op per array and device. Below a megabyte per slice the slicing
+# costs more than the parallel write gains (orbax#2934): 6 saves of a small ViT's state on
+# 8 devices took 10.7 s instead of 0.65 s. Larger arrays (big models on pods) still split.
+MIN_REPLICA_SLICE_BYTES = 1 << 20
+
+
+def _register_array_handler() -> None:
+    default = ocp.type_handlers.get_type_handler(jax.Array)
+    ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
+        min_slice_bytes_for_replica_parallel=MIN_REPLICA_SLICE_BYTES,
+        # keep the default handler's per-host array metadata (chunk shapes)
+        array_metadata_store=getattr(default, "_array_metadata_store", None)), override=True)
+
+
+_register_array_handler()
+
 
 def directory(workdir: str) -> str:
     """``WORKDIR/checkpoints``, made absolute for local paths (Orbax requires it)."""

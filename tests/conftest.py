@@ -1,6 +1,17 @@
 """Eight simulated CPU devices for the multi-device tests; set before JAX is imported."""
+import atexit
 import os
+import shutil
+import tempfile
 
+# A compilation cache for this session: tests that rebuild the same program (a resumed
+# run, an evaluation of the model just trained, the processes of the multi-host test)
+# load it instead of compiling it again; the suite spends most of its time compiling.
+_COMPILATION_CACHE = tempfile.mkdtemp(prefix="jax_ssl_test_compilation_cache_")
+atexit.register(shutil.rmtree, _COMPILATION_CACHE, ignore_errors=True)
+os.environ["JAX_COMPILATION_CACHE_DIR"] = _COMPILATION_CACHE
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"
+os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
