@@ -12,6 +12,7 @@ import pytest
 from test_train import tiny_config
 
 from jax_ssl import checkpoints, train
+from jax_ssl.data import sources
 from jax_ssl.evaluate import job, knn, labels, linear
 
 
@@ -73,3 +74,17 @@ def test_missing_and_mismatched_checkpoints_are_clear_errors(tmp_path):
     saved.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="does not match vit_ti16"):
         job.restore_backbone(str(tmp_path))
+
+
+def test_greyscale_raw_pixels_count_each_pixel_once_with_the_same_neighbours():
+    assert sources.get_source("digits", "train", image_size=8).greyscale
+    rng = np.random.default_rng(0)
+    images = np.repeat(rng.random((40, 8, 8, 1), np.float32), 3, axis=-1)
+    y = rng.integers(0, 3, 40)
+    grey, rgb = (job._embedders(None, None, None, greyscale=g)["raw pixels"](images)
+                 for g in (True, False))
+    assert grey.shape == (40, 64) and rgb.shape == (40, 192)
+
+    def scores(x):
+        return knn.knn_predict(x[10:], y[10:], x[:10], num_classes=3, k=5)
+    np.testing.assert_allclose(scores(grey), scores(rgb), rtol=1e-4)

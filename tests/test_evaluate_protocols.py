@@ -298,6 +298,21 @@ def test_watch_skips_a_checkpoint_deleted_before_it_is_restored(trained_workdir,
         watch.watch(str(workdir), evaluate=broken, poll_seconds=0, max_idle_polls=1)
 
 
+def test_evaluate_job_probes_every_representation_and_layer_from_one_pass(trained_workdir,
+                                                                          tmp_path):
+    workdir = _copy_run(trained_workdir, tmp_path / "run")
+    out = job.evaluate(str(workdir), batch_size=256, per_layer=True)
+    results = out["results"]
+    assert list(results) == ["pretrained", "random init", "raw pixels"]
+    assert all(0.0 <= top1 <= 1.0 for row in results.values() for top1 in row.values())
+    assert results["random init"] != results["pretrained"]
+    # the last block's CLS token is the backbone's output: its probes are the pretrained
+    # backbone's with all labels
+    last = out["per_layer"]["layers"][-1]
+    assert last["kNN"] == results["pretrained"]["kNN 100%"]
+    assert last["linear"] == pytest.approx(results["pretrained"]["linear 100%"], abs=2e-3)
+
+
 @pytest.mark.slow  # about a minute on 2 busy cores; each part has a fast test above
 def test_evaluate_job_with_per_layer_protocol_and_bfloat16(trained_workdir, tmp_path):
     workdir = _copy_run(trained_workdir, tmp_path / "run")

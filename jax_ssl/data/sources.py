@@ -39,6 +39,7 @@ class IndexedSource:
 
     ``load(index)`` maps a scalar int64 tensor to a uint8 [H, W, 3] image tensor (inside
     tf.data, graph mode); ``labels`` holds every example's label, in index order.
+    ``greyscale``: the three channels ``load`` gives are copies of one.
     """
     name: str
     split: str
@@ -46,6 +47,7 @@ class IndexedSource:
     num_classes: int
     load: Callable[[tf.Tensor], tf.Tensor]
     class_names: tuple[str, ...] = ()
+    greyscale: bool = False
 
     @property
     def num_examples(self) -> int:
@@ -126,7 +128,7 @@ def _array_source(name, split, images, labels, class_names) -> IndexedSource:
         return tf.image.grayscale_to_rgb(image[..., None]) if greyscale else image
 
     return IndexedSource(name, split, np.asarray(labels, np.int32), len(class_names), load,
-                         tuple(class_names))
+                         tuple(class_names), greyscale)
 
 
 def digits(split: str = "train", *, image_size: int = 32) -> IndexedSource:

@@ -27,6 +27,7 @@ LABEL_REGIMES = {"100%": {}, "1%": {"fraction": 0.01}, "5/class": {"per_class": 
 # The official protocols' training augmentation: RandomResizedCrop (torchvision's default
 # scale) and a horizontal flip, which the project's ``mae`` recipe is.
 PROBE_CROP_SCALE = (0.08, 1.0)
+_PER_LAYER = "per layer"  # the per-layer features' key among the representations
 
 
 def _log(message: str):
@@ -79,11 +80,16 @@ def random_backbone_variables(backbone, config, seed: int):
                          train=False)
 
 
-def _embedders(backbone, variables, random_variables):
+def _embedders(backbone, variables, random_variables, *, greyscale: bool = False):
+    """{representation: ``images -> [B, D]``}; a greyscale source's raw pixels count each
+    pixel once, not once per copied channel (the same cosine kNN, a third of its cost)."""
     def embed(v):
         return lambda images: common.pooled(backbone.apply(v, images, train=False))
+
+    def pixels(images):
+        return (images[..., :1] if greyscale else images).reshape(images.shape[0], -1)
     return {"pretrained": embed(variables), "random init": embed(random_variables),
-            "raw pixels": lambda images: images.reshape(images.shape[0], -1)}
+            "raw pixels": pixels}
 
 
 def probe_batch_size(batch_size: int, source, mesh) -> int:
@@ -135,21 +141,31 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
                                   image_size=data.get("image_size"))
     train_source, test_source = split(data.split), split(data.eval_split)
     embedders = _embedders(backbone, variables,
-                           random_backbone_variables(backbone, config, config.seed + 1))
+                           random_backbone_variables(backbone, config, config.seed + 1),
+                           greyscale=getattr(train_source, "greyscale", False))
     if not baselines:
         embedders = {"pretrained": embedders["pretrained"]}
+    if per_layer:
+        embedders[_PER_LAYER] = layers.layer_embedder(backbone, variables, vit_token=vit_token)
+
+    # One pass over each split for every representation: the input pipeline, not the
+    # networks, is most of the cost of a pass on small images.
+    def embed_all(images):
+        return {name: embed(images) for name, embed in embedders.items()}
+    train_x, train_y = features.extract(embed_all, train_source, recipe, mesh,
+                                        batch_size=batch_size)
+    test_x, test_y = features.extract(embed_all, test_source, recipe, mesh,
+                                      batch_size=batch_size)
+    num_classes = train_source.num_classes
     results = {}
-    for name, embed in embedders.items():
-        train_x, train_y = features.extract(embed, train_source, recipe, mesh,
-                                            batch_size=batch_size)
-        test_x, test_y = features.extract(embed, test_source, recipe, mesh,
-                                          batch_size=batch_size)
+    for name in embedders:
+        if name == _PER_LAYER:
+            continue
         results[name] = {}
         for regime, subset in LABEL_REGIMES.items():
             keep = (labels.label_subset(train_y, seed=0, **subset) if subset
                     else np.arange(len(train_y)))
-            args = (train_x[keep], train_y[keep], test_x, test_y)
-            num_classes = train_source.num_classes
+            args = (train_x[name][keep], train_y[keep], test_x[name], test_y)
             results[name][f"kNN {regime}"] = knn.knn_accuracy(
                 *args, num_classes=num_classes)["top1"]
             results[name][f"linear {regime}"] = linear.linear_probe(
@@ -157,9 +173,9 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
     out = {"step": step, "dtype": config.dtype, "results": results}
     if per_layer:
         _log(f"per-layer probes of {len(layers.layer_names(backbone))} layers")
-        out["per_layer"] = layers.per_layer_probe(
-            backbone, variables, train_source, test_source, recipe, mesh,
-            batch_size=batch_size, vit_token=vit_token)
+        out["per_layer"] = layers.probe_layers(
+            backbone, train_x[_PER_LAYER], train_y, test_x[_PER_LAYER], test_y,
+            num_classes=num_classes, vit_token=vit_token)
     if protocol != "fast":
         train_recipe = recipes.make_recipe("mae", size=data.crop_size, scale=PROBE_CROP_SCALE,
                                            normalization=data.recipe_kwargs.normalization)

@@ -67,14 +67,21 @@ def per_layer_probe(backbone, variables, train_source, test_source, recipe, mesh
     Returns ``{"layers": [{"layer", "dim", "kNN", "linear"}, ...] (input to output),
     "best": {protocol: {"layer", "top1"}}, "vit_token"}``.
     """
-    names = layer_names(backbone)
     embed = layer_embedder(backbone, variables, vit_token=vit_token)
     train_x, train_y = features.extract(embed, train_source, recipe, mesh,
                                         batch_size=batch_size)
     test_x, test_y = features.extract(embed, test_source, recipe, mesh, batch_size=batch_size)
-    num_classes = train_source.num_classes
+    return probe_layers(backbone, train_x, train_y, test_x, test_y,
+                        num_classes=train_source.num_classes, vit_token=vit_token,
+                        weight_decays=weight_decays)
+
+
+def probe_layers(backbone, train_x, train_y, test_x, test_y, *, num_classes: int,
+                 vit_token: str = "cls", weight_decays=linear.WEIGHT_DECAYS) -> dict:
+    """``per_layer_probe`` on features already extracted by ``layer_embedder``: tuples of
+    [N, D_l] arrays, one per layer."""
     rows = []
-    for name, x, x_test in zip(names, train_x, test_x, strict=True):
+    for name, x, x_test in zip(layer_names(backbone), train_x, test_x, strict=True):
         args = (x, train_y, x_test, test_y)
         rows.append({"layer": name, "dim": int(x.shape[1]),
                      "kNN": knn.knn_accuracy(*args, num_classes=num_classes)["top1"],
