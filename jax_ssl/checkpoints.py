@@ -5,6 +5,9 @@ method's state such as BN statistics, EMA teacher, DINO's center or SwAV's queue
 ``config`` (the run's config as JSON, so evaluation can rebuild the model). Orbax writes
 a step into a temporary directory and renames it when complete, so a crash mid-write
 leaves the previous checkpoint as the latest; saves run in the background.
+
+Importing this module re-registers Orbax's ``jax.Array`` handler, process-wide, so that
+replicated arrays under ``MIN_REPLICA_SLICE_BYTES`` per replica are written by one replica.
 """
 from __future__ import annotations
 
