@@ -27,7 +27,6 @@ LABEL_REGIMES = {"100%": {}, "1%": {"fraction": 0.01}, "5/class": {"per_class": 
 # The official protocols' training augmentation: RandomResizedCrop (torchvision's default
 # scale) and a horizontal flip, which the project's ``mae`` recipe is.
 PROBE_CROP_SCALE = (0.08, 1.0)
-_PER_LAYER = "per layer"  # the per-layer features' key among the representations
 
 
 def _log(message: str):
@@ -145,22 +144,22 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
                            greyscale=getattr(train_source, "greyscale", False))
     if not baselines:
         embedders = {"pretrained": embedders["pretrained"]}
-    if per_layer:
-        embedders[_PER_LAYER] = layers.layer_embedder(backbone, variables, vit_token=vit_token)
+    embed_layers = (layers.layer_embedder(backbone, variables, vit_token=vit_token)
+                    if per_layer else lambda images: ())
 
-    # One pass over each split for every representation: the input pipeline, not the
-    # networks, is most of the cost of a pass on small images.
+    # One pass over each split for every representation and layer: the input pipeline,
+    # not the networks, is most of the cost of a pass on small images. (XLA merges the
+    # pretrained backbone's forward pass with the per-layer one: it runs once.)
     def embed_all(images):
-        return {name: embed(images) for name, embed in embedders.items()}
-    train_x, train_y = features.extract(embed_all, train_source, recipe, mesh,
-                                        batch_size=batch_size)
-    test_x, test_y = features.extract(embed_all, test_source, recipe, mesh,
-                                      batch_size=batch_size)
+        return ({name: embed(images) for name, embed in embedders.items()},
+                embed_layers(images))
+    (train_x, train_layers), train_y = features.extract(embed_all, train_source, recipe, mesh,
+                                                        batch_size=batch_size)
+    (test_x, test_layers), test_y = features.extract(embed_all, test_source, recipe, mesh,
+                                                     batch_size=batch_size)
     num_classes = train_source.num_classes
     results = {}
     for name in embedders:
-        if name == _PER_LAYER:
-            continue
         results[name] = {}
         for regime, subset in LABEL_REGIMES.items():
             keep = (labels.label_subset(train_y, seed=0, **subset) if subset
@@ -174,7 +173,7 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
     if per_layer:
         _log(f"per-layer probes of {len(layers.layer_names(backbone))} layers")
         out["per_layer"] = layers.probe_layers(
-            backbone, train_x[_PER_LAYER], train_y, test_x[_PER_LAYER], test_y,
+            backbone, train_layers, train_y, test_layers, test_y,
             num_classes=num_classes, vit_token=vit_token)
     if protocol != "fast":
         train_recipe = recipes.make_recipe("mae", size=data.crop_size, scale=PROBE_CROP_SCALE,
