@@ -27,11 +27,14 @@ def _random_boxes(rng, height, width, n):
 @pytest.mark.parametrize("method", ["bilinear", "bicubic"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 @pytest.mark.parametrize("size", [(24, 24), (7, 40), (96, 96)])
-def test_crop_and_resize_matches_pil_and_tf(method, dtype, size):
-    rng = np.random.default_rng(hash((method, size)) % 2**32)
-    image = rng.integers(0, 256, (70, 90, 3)).astype(dtype)
+@pytest.mark.parametrize("image_size", [(70, 90), (28, 20)])  # blocks; dense products
+def test_crop_and_resize_matches_pil_and_tf(method, dtype, size, image_size):
+    height, width = image_size
+    rng = np.random.default_rng(hash((method, size, image_size)) % 2**32)
+    image = rng.integers(0, 256, (height, width, 3)).astype(dtype)
     # Shrinking (antialiased), enlarging, 1-pixel crops and the whole image.
-    boxes = np.concatenate([_random_boxes(rng, 70, 90, 5), [[0, 0, 70, 90], [3, 4, 1, 1]]])
+    boxes = np.concatenate([_random_boxes(rng, height, width, 5),
+                            [[0, 0, height, width], [3, 4, 1, 1]]])
     out = resample.crop_and_resize(tf.constant(image), tf.constant(boxes), size, method)
     out = out.numpy()
     assert out.shape == (len(boxes), *size, 3) and out.dtype == np.float32
@@ -42,6 +45,20 @@ def test_crop_and_resize_matches_pil_and_tf(method, dtype, size):
                                    atol=0.03)
         np.testing.assert_allclose(view, tf.image.resize(crop, size, method, antialias=True),
                                    atol=0.03)
+
+
+def test_dense_products_equal_the_blocks_on_small_images():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (28, 28, 3)).astype(np.uint8)
+    boxes = tf.constant(np.concatenate([_random_boxes(rng, 28, 28, 6), [[0, 0, 28, 28]]]))
+    assert 28 * 28 <= resample.DENSE_MAX_PIXELS
+    for method in resample.KERNELS:
+        dense = resample.crop_and_resize(image, boxes, (28, 28), method, gain=1 / 255)
+        # An image of unknown shape takes the block-banded path.
+        blocks = tf.function(
+            lambda x, m=method: resample.crop_and_resize(x, boxes, (28, 28), m, gain=1 / 255),
+            input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])(image)
+        np.testing.assert_allclose(dense.numpy(), blocks.numpy(), atol=3e-5)
 
 
 def test_crop_and_resize_gain_and_errors():

@@ -14,7 +14,9 @@ _BLOCK · n_in / n_out + taps`` input pixels, so each block is a dense ``[_BLOCK
 weight matrix times the window's ``[span, ...]`` rows: the matmuls skip most of the
 zeros of the full ``[n_out, n_in]`` matrix. The weights of all the crops of an image
 are computed together, since with sizes known only at run time their many small ops
-would otherwise cost as much as the matmuls.
+would otherwise cost as much as the matmuls. Images of at most ``DENSE_MAX_PIXELS``
+(28 px Fashion-MNIST, 32 px CIFAR) skip the blocks: each crop is two dense products with
+``[n_out, n_image]`` matrices over the whole image, zero outside the crop.
 """
 from __future__ import annotations
 
@@ -104,6 +106,50 @@ def _resample_rows(x, n_out: int, start, span, weights):
     return tf.reshape(out, [-1, tf.shape(x)[1]])[:n_out]
 
 
+def image_axis_weights(offset, length, n_image: int, n_out: int, method: str, gain):
+    """Dense resampling matrices of crops of one image axis, over the whole axis.
+
+    Row i of crop n is the kernel of output pixel i over the ``n_image`` pixels of the
+    axis, zero outside the crop ``[offset[n], offset[n] + length[n])``: the same weights
+    as :func:`axis_weights` gives the crop's own pixels.
+
+    Args:
+      offset, length: int32 [N]; n_image, n_out: Python ints.
+      method: "bilinear" or "bicubic". gain: float32 [N], each row sums to it.
+    Returns:
+      float32 [N, n_out, n_image].
+    """
+    _, kernel = KERNELS[method]
+    length_f = tf.cast(length, tf.float32)[:, None, None]  # [N, 1, 1]
+    scale = length_f / n_out
+    stretch = tf.maximum(scale, 1.0)
+    center = (np.arange(n_out, dtype=np.float32)[:, None] + 0.5) * scale - 0.5  # [N, n_out, 1]
+    position = np.arange(n_image, dtype=np.float32) - tf.cast(offset, tf.float32)[:, None, None]
+    # The kernel is 0 past its radius: only pixels inside the crop need masking.
+    inside = (position >= 0.0) & (position < length_f)
+    weights = tf.where(inside, kernel((position - center) / stretch), 0.0)
+    return weights * (gain[:, None, None] / tf.reduce_sum(weights, -1, keepdims=True))
+
+
+def _crop_and_resize_dense(image, boxes, size, method, gain):
+    """:func:`crop_and_resize` as two dense products per crop: cheaper than the blocks'
+    gathers and scatters when the whole image is only a few thousand pixels."""
+    height, width, channels = image.shape
+    num_views = boxes.shape[0]
+    rows = image_axis_weights(boxes[:, 0], boxes[:, 2], height, size[0], method,
+                              tf.fill([num_views], tf.cast(gain, tf.float32)))
+    columns = image_axis_weights(boxes[:, 1], boxes[:, 3], width, size[1], method,
+                                 tf.ones([num_views], tf.float32))
+    image = tf.reshape(tf.cast(image, tf.float32), [height, width * channels])
+    out = tf.matmul(rows, tf.broadcast_to(image, [num_views, height, width * channels]))
+    out = tf.reshape(out, [num_views, size[0], width, channels])
+    return tf.einsum("vjw,viwc->vijc", columns, out)
+
+
+# Images of at most this many pixels are resampled by dense products.
+DENSE_MAX_PIXELS = 64 * 64
+
+
 def crop_and_resize(image, boxes, size: tuple[int, int], method: str, gain: float = 1.0):
     """Crops of ``image`` resized with antialiasing, as ``tf.image.resize(crop, size,
     method, antialias=True)`` of each crop.
@@ -120,6 +166,9 @@ def crop_and_resize(image, boxes, size: tuple[int, int], method: str, gain: floa
         raise ValueError(f"method must be 'bilinear' or 'bicubic', not {method!r}.")
     out_h, out_w = size
     boxes = tf.cast(boxes, tf.int32)
+    image = tf.convert_to_tensor(image)
+    if image.shape.is_fully_defined() and image.shape[0] * image.shape[1] <= DENSE_MAX_PIXELS:
+        return _crop_and_resize_dense(image, boxes, size, method, gain)
     num_views = boxes.shape[0]
     heights, widths = boxes[:, 2], boxes[:, 3]
     ones = tf.ones([num_views], tf.float32)
