@@ -207,6 +207,24 @@ def test_center_crop_eval_geometry():
     assert A.center_crop_eval(rows, 20, resize_size=20).shape == (20, 20, 3)
 
 
+@pytest.mark.parametrize("shape, size", [((28, 28), 28), ((28, 40), 24), ((40, 28), 20)])
+def test_center_crop_eval_at_its_size_skips_resizing(shape, size):
+    # A short side already at resize_size takes the no-resize path for images of known
+    # shape; it must equal the resize path, which an image of unknown shape takes.
+    image = np.random.default_rng(3).integers(0, 256, (*shape, 3)).astype(np.uint8)
+    resize_size = min(shape)
+    dynamic = tf.function(lambda x: A.center_crop_eval(x, size, resize_size),
+                          input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
+    np.testing.assert_allclose(A.center_crop_eval(image, size, resize_size).numpy(),
+                               dynamic(image).numpy(), atol=1e-6)
+
+
+def test_rgb_to_grayscale_weights():
+    image = _image(5, 4)
+    np.testing.assert_allclose(A.rgb_to_grayscale(image).numpy(),
+                               image @ np.array([[0.299], [0.587], [0.114]]), atol=1e-6)
+
+
 def test_center_crop_eval_keeps_centre_centred():
     height, width = 48, 64
     yy, xx = np.mgrid[:height, :width]

@@ -76,11 +76,11 @@ def _apply_with_prob(p, seed, fn, image):
 
 
 def _color_matmul(image, matrix):
-    """``out[..., d] = sum_c image[..., c] · matrix[c, d]``: [H, W, 3] -> [H, W, 3]."""
-    # A [H·W, 3] x [3, 3] matmul is several times faster on CPU than broadcasting
+    """``out[..., d] = sum_c image[..., c] · matrix[c, d]``: [H, W, 3] -> [H, W, D]."""
+    # A [H·W, 3] x [3, D] matmul is several times faster on CPU than broadcasting
     # over the size-3 channel axis (mul + reduce_sum + tile).
     out = tf.matmul(tf.reshape(image, [-1, 3]), matrix)
-    return tf.reshape(out, tf.shape(image))
+    return tf.reshape(out, tf.concat([tf.shape(image)[:-1], tf.shape(matrix)[1:]], 0))
 
 
 def _gray_matrix():
@@ -209,12 +209,17 @@ def center_crop_eval(image, size, resize_size=None, method="bilinear"):
     image = tf.convert_to_tensor(image)
     if image.dtype not in (tf.uint8, tf.float32):
         image = _to_float(image)
-    shape = tf.cast(tf.shape(image)[:2], tf.float64)
-    short = tf.reduce_min(shape)
-    # int() truncation of torchvision's _compute_resized_output_size.
-    new_hw = tf.cast(tf.where(shape == short, tf.constant(resize_size, tf.float64),
-                              tf.floor(resize_size * shape / short)), tf.int32)
-    resized = tf.image.resize(image, new_hw, method=method, antialias=True)
+    if image.shape[:2].is_fully_defined() and min(image.shape[:2]) == resize_size:
+        # Already at the size (28 px Fashion-MNIST at 28): resizing would copy it.
+        new_hw = tf.constant(image.shape[:2].as_list(), tf.int32)
+        resized = tf.cast(image, tf.float32)
+    else:
+        shape = tf.cast(tf.shape(image)[:2], tf.float64)
+        short = tf.reduce_min(shape)
+        # int() truncation of torchvision's _compute_resized_output_size.
+        new_hw = tf.cast(tf.where(shape == short, tf.constant(resize_size, tf.float64),
+                                  tf.floor(resize_size * shape / short)), tf.int32)
+        resized = tf.image.resize(image, new_hw, method=method, antialias=True)
     # torchvision CenterCrop: int(round((H - size) / 2)), half to even.
     offsets = tf.cast(tf.round(tf.cast(new_hw - size, tf.float64) / 2.0), tf.int32)
     out = tf.slice(resized, tf.stack([offsets[0], offsets[1], 0]), [size, size, 3])
