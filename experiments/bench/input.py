@@ -17,10 +17,13 @@ kept in ``--folder``):
   solarize, ToTensor + Normalize), run by ``multiprocessing.Pool(workers)`` over the
   files and collated into NumPy batches, as a DataLoader with that many workers does.
 
-Recipes: ``simclr`` (2 × 224, SimCLR's jitter/grey/blur) and ``dino`` (2 × 224 + 10 × 96,
-DINO's multi-crop). "img/s" counts source images (each giving 2 or 12 crops) over at
-least ``--seconds`` after a warm-up batch; "per core" divides by the cores used (tf.data
-uses all; the pool uses ``--workers``, default all).
+Recipes: ``simclr`` (2 × 224, SimCLR's jitter/grey/blur), ``dino`` (2 × 224 + 10 × 96,
+DINO's multi-crop) and ``simclr28``, the Fashion-MNIST demo's recipe (2 × 28, crops
+(0.8, 1), jitter at half strength, no blur) on the JPEGs shrunk to 28×28 greyscale and
+held in memory, as the demo's source holds Fashion-MNIST (no decoding on either side).
+"img/s" counts source images (each giving 2 or 12 crops) over at least ``--seconds``
+after a warm-up batch; "per core" divides by the cores used (tf.data uses all; the pool
+uses ``--workers``, default all).
 """
 from __future__ import annotations
 
@@ -53,8 +56,11 @@ VIEWS = {
              (224, (0.4, 1.0), Image.BICUBIC, 0.1, 0.2, DINO_JITTER)]
             + [(96, (0.05, 0.4), Image.BICUBIC, 0.5, 0.0, DINO_JITTER)] * 10,
 }
+VIEWS["simclr28"] = [(28, (0.8, 1.0), Image.BILINEAR, 0.0, 0.0, (0.4, 0.4, 0.4, 0.1))] * 2
 TF_RECIPES = {"simclr": ("simclr", dict(size=224)),
-              "dino": ("multicrop", dict(style="dino", num_local=10))}
+              "dino": ("multicrop", dict(style="dino", num_local=10)),
+              "simclr28": ("simclr", dict(size=28, scale=(0.8, 1.0), blur=0.0, strength=0.5))}
+SMALL_SIDE = {"simclr28": 28}  # recipes run on in-memory greyscale images of this side
 
 
 def make_jpegs(folder: pathlib.Path, count: int) -> None:
@@ -134,18 +140,21 @@ def pil_view(rng, image, size, scale, interpolation, blur, solarize, strengths):
 
 
 def pil_example(job):
-    path, recipe, seed = job
+    item, recipe, seed = job  # a JPEG's path, or a small greyscale image
     rng = np.random.default_rng(seed)
-    with Image.open(path) as f:
-        image = f.convert("RGB")
+    if isinstance(item, np.ndarray):
+        image = Image.fromarray(item).convert("RGB")
+    else:
+        with Image.open(item) as f:
+            image = f.convert("RGB")
     return [pil_view(rng, image, *view) for view in VIEWS[recipe]]
 
 
-def run_pil(paths, recipe, batch, seconds, workers):
+def run_pil(items, recipe, batch, seconds, workers):
     def jobs():
         i = 0
         while True:
-            yield paths[i % len(paths)], recipe, i
+            yield items[i % len(items)], recipe, i
             i += 1
 
     with multiprocessing.Pool(workers) as pool:
@@ -164,10 +173,24 @@ def run_pil(paths, recipe, batch, seconds, workers):
 
 # --- the jax_ssl side ------------------------------------------------------------------
 
-def run_tf(folder, recipe, batch, seconds):
+def small_images(paths, side):
+    """The JPEGs shrunk to ``side``×``side`` greyscale: uint8 [N, side, side]."""
+    return np.stack([np.asarray(Image.open(p).convert("L").resize((side, side), Image.BILINEAR))
+                     for p in paths])
+
+
+def run_tf(folder, recipe, batch, seconds, images=None):
+    import tensorflow as tf
+
     from jax_ssl.data import pipeline, recipes, sources
 
-    source = sources.image_folder(str(folder))
+    if images is None:
+        source = sources.image_folder(str(folder))
+    else:
+        held = tf.constant(images)
+        source = sources.IndexedSource(
+            "small", "train", np.arange(len(images), dtype=np.int32) % 4, 4,
+            lambda i: tf.image.grayscale_to_rgb(tf.gather(held, i)[..., None]), greyscale=True)
     name, kwargs = TF_RECIPES[recipe]
     batches = pipeline.train_batches(source, recipes.make_recipe(name, **kwargs),
                                      global_batch_size=batch, seed=0, process_index=0,
@@ -196,8 +219,10 @@ def main():
     cores = os.cpu_count()
     rows = []
     for recipe in benchlib.selected_names(parser, list(VIEWS), args.only):
-        pil = run_pil(paths, recipe, args.batch, args.seconds, args.workers)
-        tf_rate = run_tf(folder, recipe, args.batch, args.seconds)
+        small = small_images(paths, SMALL_SIDE[recipe]) if recipe in SMALL_SIDE else None
+        pil = run_pil(paths if small is None else list(small), recipe, args.batch,
+                      args.seconds, args.workers)
+        tf_rate = run_tf(folder, recipe, args.batch, args.seconds, small)
         crops = len(VIEWS[recipe])
         rows.append([recipe, f"{crops}", "jax_ssl (tf.data)", f"{cores}", f"{tf_rate:.1f}",
                      f"{tf_rate / cores:.1f}", f"{(tf_rate / cores) / (pil / args.workers):.2f}"])
