@@ -1,27 +1,31 @@
-r"""SimCLR on Fashion-MNIST for about 30 minutes on 2 CPU cores (15 epochs).
+r"""SimCLR on Fashion-MNIST for about 25 minutes on 2 CPU cores (12 epochs).
 
     python -m jax_ssl.train --config configs/simclr_fashion_mnist_long.py \
         --workdir runs/simclr_fashion_mnist_long
-    python -m jax_ssl.evaluate --workdir runs/simclr_fashion_mnist_long
+    python -m jax_ssl.evaluate --workdir runs/simclr_fashion_mnist_long --per_layer
 
-The demo's earlier recipe (a 3-block ViT of width 128, 4 heads, on 7×7 patches; crops
-(0.2, 1), τ 0.2, batches of 256) trained for 15 epochs with a one-epoch warm-up: the
-run whose results README.md ("Demo") reports. The current demo
-(simclr_fashion_mnist.py) is a narrower model with weaker crops tuned for two epochs.
+The demo's recipe and model (simclr_fashion_mnist.py: a 3-block ViT of width 64 on 7×7
+patches, crops (0.8, 1), τ 0.1, batches of 128) trained six times longer: 5,616 steps,
+about 500 images/s on a slow 2-core machine. Measured there (README.md, "Demo"): kNN
+84.4 / 75.7 with all / 1% of the labels (2 epochs: 83.1 / 74.1; 4 epochs: 83.6 / 75.2;
+raw pixels 85.7 / 73.6).
 """
-from jax_ssl.config import base, cpu_vit
+import importlib.util
+import pathlib
+
+
+def demo_config():
+    """configs/simclr_fashion_mnist.py's config, loaded from beside this file."""
+    path = pathlib.Path(__file__).with_name("simclr_fashion_mnist.py")
+    spec = importlib.util.spec_from_file_location("simclr_fashion_mnist", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 def get_config():
-    config = base("simclr", "fashion_mnist")
-    config.batch_size = 256
-    config.epochs = 15.0
-    config.log_every = 50
-    config.data.recipe_kwargs.update(dict(scale=(0.2, 1.0), blur=0.0, strength=0.5))
-    cpu_vit(config, patch_size=7)
-    config.simclr = dict(temperature=0.2, projector_hidden_dim=512, projector_dim=128,
-                         projector_layers=2)
-    config.optimizer = dict(name="adamw", base_learning_rate=1e-3, final_learning_rate=0.0,
-                            warmup_epochs=1.0, weight_decay=1e-4, b1=0.9, b2=0.999)
-    config.checkpoint.every_steps = 500
+    config = demo_config()
+    config.epochs = 12.0
+    config.log_every = 200
+    config.checkpoint.every_steps = 1000
     return config
