@@ -10,21 +10,13 @@ for speed), trained six times longer: 5,616 steps, about 500 images/s on a slow 
 machine. Measured there (README.md, "Demo"): kNN 84.4 / 75.7 with all / 1% of the
 labels (2 epochs: 83.1 / 74.1; 4 epochs: 83.6 / 75.2; raw pixels 85.7 / 73.6).
 """
-import importlib.util
 import pathlib
 
-
-def demo_config():
-    """configs/simclr_fashion_mnist.py's config, loaded from beside this file."""
-    path = pathlib.Path(__file__).with_name("simclr_fashion_mnist.py")
-    spec = importlib.util.spec_from_file_location("simclr_fashion_mnist", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+from jax_ssl.config import from_file
 
 
 def get_config():
-    config = demo_config()
+    config = from_file(pathlib.Path(__file__).with_name("simclr_fashion_mnist.py"))
     # ViT's MLP ratio 4, as measured; the demo trades it for speed (ratio 2).
     config.model.backbone_kwargs.mlp_ratio = 4.0
     config.epochs = 12.0

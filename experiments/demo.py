@@ -12,7 +12,6 @@ when Fashion-MNIST can be neither found nor fetched.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import pathlib
 import time
@@ -22,17 +21,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import logging  # noqa: E402
 
 from jax_ssl import train  # noqa: E402
+from jax_ssl.config import from_file  # noqa: E402
 from jax_ssl.evaluate import layers  # noqa: E402
 from jax_ssl.evaluate.job import evaluate, format_table  # noqa: E402
 
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
-
-
-def load_config(path):
-    spec = importlib.util.spec_from_file_location("demo_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
 
 
 def fashion_mnist_available() -> bool:
@@ -56,7 +49,7 @@ def main():
     if config_path is None:
         config_path = CONFIGS / ("simclr_fashion_mnist.py" if fashion_mnist_available()
                                  else "simclr_digits.py")
-    config = load_config(config_path)
+    config = from_file(config_path)
     workdir = args.workdir if args.config or "fashion" in str(config_path) else (
         args.workdir + "_digits")
     start = time.perf_counter()

@@ -7,8 +7,14 @@ preset of ``dataset``; a config file then sets its method's section and override
         config = base("simclr", "fashion_mnist")
         config.simclr = dict(temperature=0.2, ...)
         return config
+
+``from_file(path)`` runs a config file's ``get_config()`` (the demo, the benchmarks and
+configs built on another config load them so).
 """
 from __future__ import annotations
+
+import importlib.util
+import os
 
 import ml_collections
 
@@ -196,3 +202,12 @@ def resnet_lars(method: str, dataset: str, *, learning_rate: float, weight_decay
                             weight_decay=weight_decay, momentum=0.9,
                             trust_coefficient=trust_coefficient)
     return config
+
+
+def from_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
+    """``get_config()`` of the config file at ``path`` (a configs/*.py file)."""
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0],
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()

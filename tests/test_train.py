@@ -1,5 +1,4 @@
 """The trainer with every method: training runs, multi-device gradients, resume, bad input."""
-import importlib.util
 import json
 import pathlib
 
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 
 from jax_ssl import checkpoints, methods, optim, parallel, train
+from jax_ssl.config import from_file
 from jax_ssl.data import pipeline
 from jax_ssl.evaluate import job
 from jax_ssl.methods import common
@@ -18,10 +18,7 @@ TINY_VIT = dict(patch_size=8, image_size=16, embed_dim=32, depth=1, num_heads=2)
 
 
 def load_config(name: str):
-    spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return from_file(CONFIGS / f"{name}.py")
 
 
 def tiny_config(method: str, **overrides):

@@ -19,7 +19,6 @@ FLOP/s on the same backend, the bar model FLOP/s are compared with.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import pathlib
 import statistics
@@ -37,16 +36,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import benchlib  # noqa: E402
 
 from jax_ssl import methods, optim, parallel, train  # noqa: E402
+from jax_ssl.config import from_file  # noqa: E402
 from jax_ssl.data import recipes  # noqa: E402
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
-
-
-def load_config(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
 
 
 def synthetic_batch(config, batch_size, mesh):
@@ -109,7 +102,7 @@ def main():
     available = [m for m in methods.NAMES if (CONFIGS / f"{m}_{args.dataset}.py").exists()]
     rows = []
     for name in benchlib.selected_names(parser, available, args.only):
-        config = load_config(CONFIGS / f"{name}_{args.dataset}.py")
+        config = from_file(CONFIGS / f"{name}_{args.dataset}.py")
         if args.batch:
             config.batch_size = args.batch
         if args.dtype:
