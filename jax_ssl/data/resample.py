@@ -49,6 +49,18 @@ def _triangle(x):
 KERNELS = {"bilinear": (1.0, _triangle), "bicubic": (2.0, _keys_cubic)}
 
 
+def _tap_weights(kernel, position, center, stretch, n_in, gain):
+    """The kernel of output pixels centred on ``center`` at input ``position``s, zero at
+    positions outside ``[0, n_in)``, each row normalised to sum to ``gain``.
+
+    Normalising over the taps also renormalises at the borders, as PIL and TF do. All
+    arguments broadcast against ``position`` [N, n_out, K]; returns float32 of its shape.
+    """
+    inside = (position >= 0.0) & (position < n_in)
+    weights = tf.where(inside, kernel((position - center) / stretch), 0.0)
+    return weights * (gain / tf.reduce_sum(weights, -1, keepdims=True))
+
+
 def axis_weights(n_in, n_out: int, method: str, gain):
     """Block-banded resampling matrices of ``N`` axes, all resized to ``n_out`` pixels.
 
@@ -73,12 +85,9 @@ def axis_weights(n_in, n_out: int, method: str, gain):
     center = (np.arange(n_out, dtype=np.float32) + 0.5) * scale - 0.5  # [N, n_out]
     first = tf.clip_by_value(tf.floor(center - radius * stretch + 1.0), 0.0, n_in_f - taps)
     tap = tf.range(num_taps, dtype=tf.float32)
-    position = first[..., None] + tap  # [N, n_out, K]
-    weights = kernel((position - center[..., None]) / stretch[..., None])
-    # Axes with fewer taps than K: zero the taps past their image.
-    weights = weights * tf.cast(position < n_in_f[..., None], tf.float32)
-    # Normalising over the taps also renormalises at the borders, as PIL and TF do.
-    weights = weights * (gain[:, None, None] / tf.reduce_sum(weights, -1, keepdims=True))
+    position = first[..., None] + tap  # [N, n_out, K]; axes with fewer taps than K: past n_in
+    weights = _tap_weights(kernel, position, center[..., None], stretch[..., None],
+                           n_in_f[..., None], gain[:, None, None])
 
     # Scatter each output's taps into its block's window.
     span = tf.math.ceil((_BLOCK - 1) * scale) + 1.0 + taps
@@ -122,13 +131,11 @@ def image_axis_weights(offset, length, n_image: int, n_out: int, method: str, ga
     _, kernel = KERNELS[method]
     length_f = tf.cast(length, tf.float32)[:, None, None]  # [N, 1, 1]
     scale = length_f / n_out
-    stretch = tf.maximum(scale, 1.0)
     center = (np.arange(n_out, dtype=np.float32)[:, None] + 0.5) * scale - 0.5  # [N, n_out, 1]
+    # In crop coordinates; the kernel is 0 past its radius, so every pixel is a tap.
     position = np.arange(n_image, dtype=np.float32) - tf.cast(offset, tf.float32)[:, None, None]
-    # The kernel is 0 past its radius: only pixels inside the crop need masking.
-    inside = (position >= 0.0) & (position < length_f)
-    weights = tf.where(inside, kernel((position - center) / stretch), 0.0)
-    return weights * (gain[:, None, None] / tf.reduce_sum(weights, -1, keepdims=True))
+    return _tap_weights(kernel, position, center, tf.maximum(scale, 1.0), length_f,
+                        gain[:, None, None])
 
 
 def _crop_and_resize_dense(image, boxes, size, method, gain):
