@@ -55,8 +55,8 @@ VIEWS = {
     "dino": [(224, (0.4, 1.0), Image.BICUBIC, 1.0, 0.0, DINO_JITTER),
              (224, (0.4, 1.0), Image.BICUBIC, 0.1, 0.2, DINO_JITTER)]
             + [(96, (0.05, 0.4), Image.BICUBIC, 0.5, 0.0, DINO_JITTER)] * 10,
+    "simclr28": [(28, (0.8, 1.0), Image.BILINEAR, 0.0, 0.0, (0.4, 0.4, 0.4, 0.1))] * 2,
 }
-VIEWS["simclr28"] = [(28, (0.8, 1.0), Image.BILINEAR, 0.0, 0.0, (0.4, 0.4, 0.4, 0.1))] * 2
 TF_RECIPES = {"simclr": ("simclr", dict(size=224)),
               "dino": ("multicrop", dict(style="dino", num_local=10)),
               "simclr28": ("simclr", dict(size=28, scale=(0.8, 1.0), blur=0.0, strength=0.5))}
