@@ -17,6 +17,7 @@ import os
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from absl import logging
 
 # Orbax saves a replicated array "replica-parallel": each replica writes one slice, cut
 # by an eager slicing op per array and device. Below a megabyte per slice the slicing
@@ -27,10 +28,18 @@ MIN_REPLICA_SLICE_BYTES = 1 << 20
 
 def _register_array_handler() -> None:
     default = ocp.type_handlers.get_type_handler(jax.Array)
-    ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
+    handler = ocp.type_handlers.ArrayHandler(
         min_slice_bytes_for_replica_parallel=MIN_REPLICA_SLICE_BYTES,
         # keep the default handler's per-host array metadata (chunk shapes)
-        array_metadata_store=getattr(default, "_array_metadata_store", None)), override=True)
+        array_metadata_store=getattr(default, "_array_metadata_store", None))
+    # Orbax warns on every override ("Type handler registry ... overriding jax.Array"):
+    # this one is deliberate, and the warning would open every command's output.
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)
+    try:
+        ocp.type_handlers.register_type_handler(jax.Array, handler, override=True)
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 _register_array_handler()

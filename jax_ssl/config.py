@@ -9,7 +9,9 @@ preset of ``dataset``; a config file then sets its method's section and override
         return config
 
 ``from_file(path)`` runs a config file's ``get_config()`` (the demo, the benchmarks and
-configs built on another config load them so).
+configs built on another config load them so). ``KEY_HELP`` says what each trainer key
+means; ``describe(config)`` lists a config's keys with it (``jax-ssl-train
+--print_config``).
 """
 from __future__ import annotations
 
@@ -76,6 +78,94 @@ def base(method: str, dataset: str) -> ml_collections.ConfigDict:
         enabled=False, coordinator_address="", num_processes=0, process_id=-1,
         cpu_collectives=""))
     return config
+
+
+# What each trainer key means (``describe``; tests/test_configs.py checks that every key of
+# every config file is here or in a section documented by ``SECTION_HELP``).
+KEY_HELP = {
+    "method": "the method module, jax_ssl/methods/<method>.py",
+    "seed": "parameter init, data order and augmentation seed",
+    "batch_size": "global batch: all devices of all processes (lr scales by batch/256)",
+    "epochs": "length in epochs of the training split (float: fractions allowed)",
+    "total_steps": "length in steps; 0: epochs x steps per epoch",
+    "dtype": "compute dtype of the networks: float32 or bfloat16 (params stay float32)",
+    "grad_accum_steps": "micro-batches per step whose gradients are averaged",
+    "log_every": "steps between progress lines and metrics.jsonl records",
+    "data.source": "digits | fashion_mnist | folder:<path with {split}> | tfds:<name>",
+    "data.split": "training split",
+    "data.eval_split": "split the evaluation job tests on",
+    "data.eval_resize_size": "evaluation: short side resized to this, then centre crop",
+    "data.data_dir": "where the source's files are (default: its cache)",
+    "data.image_size": "resize the source's images to this side first (None: as stored)",
+    "data.recipe": "augmentation recipe: simclr | byol | multicrop | mae (data/recipes.py)",
+    "data.recipe_kwargs": "keyword arguments of the recipe (its signature in data/recipes.py)",
+    "data.crop_size": "side of the crops the model sees (evaluation crops to it too)",
+    "model.backbone": "resnet18 ... resnet101 | vit_ti16 ... vit_h14 | mae_vit_* (models/)",
+    "model.backbone_kwargs": "fields of the backbone module (e.g. patch_size, depth)",
+    "optimizer.name": "lars | adamw | sgd",
+    "optimizer.base_learning_rate": "learning rate per 256 images (x batch_size/256)",
+    "optimizer.final_learning_rate": "learning rate the cosine decays to (absolute)",
+    "optimizer.warmup_epochs": "linear warm-up from 0, in epochs",
+    "optimizer.weight_decay": "decoupled (adamw) or L2 (lars, sgd); not biases or norms",
+    "optimizer.final_weight_decay": "weight decay cosine-scheduled to this (DINO: 0.4)",
+    "optimizer.momentum": "lars / sgd momentum",
+    "optimizer.nesterov": "sgd: Nesterov momentum",
+    "optimizer.trust_coefficient": "lars trust coefficient (eta)",
+    "optimizer.b1": "adamw beta 1",
+    "optimizer.b2": "adamw beta 2",
+    "optimizer.clip_per_tensor": "clip each tensor's gradient to this norm (DINO: 3.0)",
+    "checkpoint.every_steps": "save every this many steps (and at the end, on SIGTERM)",
+    "checkpoint.keep": "keep the last this many checkpoints (>= 1)",
+    "checkpoint.keep_every": "also keep every this-many-th step for good (0: none)",
+    "distributed.enabled": "join a multi-process run (jax.distributed.initialize)",
+    "distributed.coordinator_address": "host:port of process 0 (empty: auto-detect)",
+    "distributed.num_processes": "processes in the run (0: auto-detect)",
+    "distributed.process_id": "this process's index (-1: auto-detect)",
+    "distributed.cpu_collectives": "CPU collectives implementation, e.g. gloo (tests)",
+}
+# Sections whose keys belong to another module's signature, not to the trainer.
+SECTION_HELP = {
+    "data.recipe_kwargs": "the recipe's keyword arguments (jax_ssl/data/recipes.py)",
+    "model.backbone_kwargs": "the backbone's fields (jax_ssl/models/)",
+    **{method: f"the method's settings (docstring of jax_ssl/methods/{method}.py)"
+       for method in ("simclr", "moco_v3", "swav", "dino", "mae", "byol", "barlow_twins",
+                      "vicreg")},
+}
+
+
+def flat_items(config, prefix: str = ""):
+    """``(dotted key, value)`` of every leaf of ``config``, depth first."""
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict) and value:
+            yield from flat_items(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _section(key: str) -> str | None:
+    return next((section for section in SECTION_HELP if key.startswith(section + ".")), None)
+
+
+def undocumented_keys(config: ml_collections.ConfigDict) -> list[str]:
+    """The keys of ``config`` that neither ``KEY_HELP`` nor ``SECTION_HELP`` explains."""
+    return [key for key, _ in flat_items(config) if key not in KEY_HELP and not _section(key)]
+
+
+def describe(config: ml_collections.ConfigDict) -> str:
+    """Every key of ``config`` with its value and what it means, one per line (a section
+    of another module's arguments gets one comment line above its keys)."""
+    lines, section = [], None
+    for key, value in flat_items(config):
+        setting = f"{key} = {value!r}"
+        if _section(key):
+            if _section(key) != section:
+                section = _section(key)
+                lines.append(f"# {section}: {SECTION_HELP[section]}")
+            lines.append(setting)
+        else:
+            section = None
+            lines.append(f"{setting:<40}  # {KEY_HELP.get(key, '(undocumented)')}")
+    return "\n".join(lines)
 
 
 def cpu_vit(config: ml_collections.ConfigDict, *, patch_size: int) -> None:

@@ -1,10 +1,11 @@
-"""The trainer: mesh → input → model → update step → checkpoint → loop (DESIGN.md §2).
+r"""The trainer: mesh → input → model → update step → checkpoint → loop (DESIGN.md §2).
 
-    python -m jax_ssl.train --config configs/simclr_fashion_mnist.py --workdir /tmp/run \
-        [--config.batch_size=512 ...]
+    jax-ssl-train --config configs/simclr_fashion_mnist.py --workdir /tmp/run \
+        [--config.batch_size=512 ...]        # or: python -m jax_ssl.train ...
 
 Running the same command again resumes from the latest complete checkpoint in
 ``WORKDIR/checkpoints``. On a TPU pod, run it on every worker (experiments/tpu_pod.sh).
+The command line itself (flags, ``--print_config``) is ``jax_ssl/cli.py``.
 """
 from __future__ import annotations
 
@@ -205,25 +206,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return {"metrics": metrics, "state": state, "mesh": mesh}
 
 
-def main(argv):
-    from absl import flags, logging
-
-    del argv
-    logging.set_verbosity(logging.WARNING)  # Orbax logs every file operation at INFO
-    train(flags.FLAGS.config, flags.FLAGS.workdir)
-
-
-def cli():
-    """Console script ``jax-ssl-train``."""
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    config_flags.DEFINE_config_file("config", None, "Path to a configs/*.py file.",
-                                    lock_config=True)
-    flags.DEFINE_string("workdir", None, "Checkpoints, metrics and logs go here.")
-    flags.mark_flags_as_required(["config", "workdir"])
-    app.run(main)
-
-
 if __name__ == "__main__":
-    sys.exit(cli())
+    from jax_ssl import cli
+
+    sys.exit(cli.train())

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from jax_ssl import config as config_lib
 from jax_ssl import methods, optim
 from jax_ssl.data import recipes
 
-CONFIGS = sorted((pathlib.Path(__file__).parent.parent / "configs").glob("*.py"))
+CONFIGS = sorted(p for p in (pathlib.Path(__file__).parent.parent / "configs").glob("*.py")
+                 if p.name != "__init__.py")
 # Tracing a config's networks and loss takes 0.3-2 s on 2 busy cores. By default the
 # check covers the GPU/TPU configs, which no other test runs; the CPU configs (digits,
 # Fashion-MNIST), whose methods test_train.py trains, are checked with -m slow.
@@ -90,3 +92,12 @@ def test_bad_names_in_a_config_fail_with_a_clear_message():
     config.optimizer.name = "adam"
     with pytest.raises(ValueError, match="optimizer.name must be 'lars', 'adamw' or 'sgd'"):
         optim.optimizer(config, total_steps=10, steps_per_epoch=10)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_key_is_documented(path):
+    """``--print_config`` explains every key: a key added to a config or to ``base`` without
+    a line in ``config.KEY_HELP`` (or a documented section) fails here."""
+    config = load(path).get_config()
+    assert config_lib.undocumented_keys(config) == []
+    assert "(undocumented)" not in config_lib.describe(config)

@@ -1,0 +1,161 @@
+"""The console scripts ``jax-ssl-train`` and ``jax-ssl-eval``: their flags and usage.
+
+Importing this module costs absl and ml_collections only, so ``--help`` and
+``--print_config`` answer at once; JAX, TensorFlow and Orbax are imported once a job
+starts. ``python -m jax_ssl.train`` and ``python -m jax_ssl.evaluate`` run the same
+commands (their modules import the heavy packages first).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+TRAIN_USAGE = """Pretrains a backbone with a self-supervised method (DESIGN.md, README.md).
+
+usage: jax-ssl-train --config CONFIG --workdir DIR [--config.KEY=VALUE ...]
+       jax-ssl-train --config CONFIG [--config.KEY=VALUE ...] --print_config
+
+CONFIG is a config file (configs/<method>_<dataset>.py) or the name of one that ships
+with jax-ssl (e.g. simclr_fashion_mnist). --print_config lists every key with its value
+and meaning; any key can be overridden with --config.KEY=VALUE. Running the same command
+again resumes from the latest complete checkpoint in DIR/checkpoints.
+"""
+
+EVAL_USAGE = """Evaluates a training run's checkpoint: kNN and linear probes (README.md).
+
+usage: jax-ssl-eval --workdir DIR [--step N] [--nobaselines] [--per_layer]
+                    [--protocol fast|dino|mae|simclr] [--protocol_epochs E]
+                    [--dtype bfloat16] [--watch [--poll_seconds S] [--max_idle_polls K]]
+"""
+
+
+def bundled_config(name: str) -> str | None:
+    """The path of the config file ``name`` (``simclr_fashion_mnist`` or
+    ``simclr_fashion_mnist.py``) shipped in ``jax_ssl.configs``, or None."""
+    try:
+        from importlib import resources
+
+        directory = resources.files("jax_ssl.configs")
+    except ModuleNotFoundError:  # a source checkout that was not installed
+        return None
+    path = directory / (name if name.endswith(".py") else f"{name}.py")
+    return str(path) if path.is_file() else None
+
+
+def _resolve_config_argument(argv: list[str]) -> list[str]:
+    """``--config NAME`` → the bundled file's path, where NAME is no file of its own."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            prefix, value = "--config=", arg[len("--config="):]
+        elif i > 0 and argv[i - 1] == "--config":
+            prefix, value = "", arg
+        else:
+            continue
+        if not os.path.exists(value) and os.sep not in value and (path := bundled_config(value)):
+            argv[i] = prefix + path
+    return argv
+
+
+def _run(main, usage: str, names: list[str]):
+    """``app.run(main)`` with ``usage`` and the flags ``names`` shown by ``--help``.
+
+    absl's ``--help`` lists the key flags of ``sys.argv[0]``, which for a console script
+    is the wrapper file, not this module: declare ours as its key flags.
+    """
+    for name in names:
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+    sys.modules["__main__"].__doc__ = usage
+    app.run(main, argv=_resolve_config_argument(sys.argv))
+
+
+def _quiet_absl():
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every file operation at INFO
+
+
+def _train_main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form --name=value.")
+    f = flags.FLAGS
+    if f.print_config:
+        from jax_ssl.config import describe
+
+        print(f"# {f['config'].config_filename}\n{describe(f.config)}")
+        return
+    if not f.workdir:
+        raise app.UsageError("--workdir is required: the directory for checkpoints and logs.")
+    _quiet_absl()
+    from jax_ssl import train
+
+    train.train(f.config, f.workdir)
+
+
+def train():
+    """Console script ``jax-ssl-train``."""
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", None, "A config file (configs/*.py) or the name "
+                                    "of a bundled one, e.g. simclr_fashion_mnist.",
+                                    lock_config=True)
+    flags.DEFINE_string("workdir", None, "Checkpoints, metrics and logs go here.")
+    flags.DEFINE_bool("print_config", False, "Print every key of the config (with overrides) "
+                      "and what it means, then exit.")
+    flags.mark_flags_as_required(["config"])
+    _run(_train_main, TRAIN_USAGE, ["config", "workdir", "print_config"])
+
+
+EVAL_FLAGS = ["workdir", "step", "baselines", "batch_size", "per_layer", "vit_token",
+              "protocol", "protocol_epochs", "dtype", "watch", "poll_seconds", "max_idle_polls"]
+
+
+def _evaluate_main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form --name=value.")
+    _quiet_absl()
+    from jax_ssl.evaluate import __main__ as evaluate_command
+
+    evaluate_command.run(flags.FLAGS)
+
+
+def define_eval_flags(values: flags.FlagValues = flags.FLAGS):
+    """Defines ``jax-ssl-eval``'s flags (``EVAL_FLAGS``) in ``values``.
+
+    The choices are spelt out so that --help does not import the evaluation job;
+    tests/test_cli.py checks them against jax_ssl.evaluate's own.
+    """
+    into = {"flag_values": values}
+    flags.DEFINE_string("workdir", None, "The training run's --workdir.", **into)
+    flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest complete one).",
+                         **into)
+    flags.DEFINE_bool("baselines", True, "Also evaluate a random backbone and raw pixels.",
+                      **into)
+    flags.DEFINE_integer("batch_size", 512, "Global batch of the feature extraction (and of "
+                         "a protocol's training).", **into)
+    flags.DEFINE_bool("per_layer", False, "Also kNN and linear probes of every ResNet stage "
+                      "/ ViT block, with a plot in WORKDIR/eval/.", **into)
+    flags.DEFINE_enum("vit_token", "cls", ["cls", "mean"], "Per-layer ViT representation: "
+                      "the normed CLS token (DINO) or mean patch token (MAE).", **into)
+    flags.DEFINE_enum("protocol", "fast", ["fast", "dino", "mae", "simclr"], "Linear probe: "
+                      "'fast' (L-BFGS on precomputed features) or also an official protocol.",
+                      **into)
+    flags.DEFINE_integer("protocol_epochs", None, "Epochs of the official protocol (default: "
+                         "its own, 100 or 90).", **into)
+    flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "Compute dtype of the backbone "
+                      "(default: the run's); features are float32 either way.", **into)
+    flags.DEFINE_bool("watch", False, "Keep polling WORKDIR/checkpoints and evaluate each new "
+                      "complete checkpoint once (ignores --step).", **into)
+    flags.DEFINE_float("poll_seconds", 60.0, "Watch mode: seconds between listings.", **into)
+    flags.DEFINE_integer("max_idle_polls", None, "Watch mode: stop after this many listings "
+                         "in a row found nothing new (default: never).", **into)
+
+
+def evaluate():
+    """Console script ``jax-ssl-eval``."""
+    define_eval_flags()
+    flags.mark_flags_as_required(["workdir"])
+    _run(_evaluate_main, EVAL_USAGE, EVAL_FLAGS)
+
