@@ -7,13 +7,18 @@ resumes or, when finished, only re-evaluates), then prints the evaluation table:
 and linear probe with all, 1% and 5-per-class of the labels for the pretrained backbone,
 a randomly initialised one and raw pixels, and the pretrained backbone's per-layer
 probes (table and plot in WORKDIR/eval/). Falls back to the bundled digits, saying so,
-when Fashion-MNIST can be neither found nor fetched.
+when Fashion-MNIST can be neither found nor fetched. What it printed goes, with the date,
+the machine and the commit, to WORKDIR/demo_run.md: the record the README's demo numbers
+are copied from (experiments/demo_runs/ keeps the ones it quotes).
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import pathlib
+import platform
+import subprocess
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -39,6 +44,26 @@ def fashion_mnist_available() -> bool:
     return True
 
 
+def machine() -> str:
+    """CPU model and count, OS, Python and JAX versions: what the timings depend on."""
+    import jax
+
+    model = next((line.split(":", 1)[1].strip() for line in
+                  pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return (f"{os.cpu_count()} x {model}; {platform.system()} {platform.machine()}; "
+            f"Python {platform.python_version()}; jax {jax.__version__} "
+            f"({jax.default_backend()}, {jax.device_count()} device(s))")
+
+
+def commit() -> str:
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=CONFIGS.parent).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)"
+    return head + (" with uncommitted changes" if git("status", "--porcelain") else "")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/demo")
@@ -57,13 +82,23 @@ def main():
     trained = time.perf_counter()
     print(f"\npretraining took {trained - start:.0f} s; evaluating {workdir} ...")
     result = evaluate(workdir, per_layer=True)
-    print(f"\n{config.method} on {config.data.source}, step {result['step']}: top-1 accuracy "
-          f"(%) on the {config.data.eval_split} split")
-    print(format_table(result["results"]))
-    print(f"\nper-layer probes of the pretrained backbone (all labels; plot in {workdir}/eval/):")
-    print(layers.format_layer_table(result["per_layer"]))
-    print(f"\nevaluation took {time.perf_counter() - trained:.0f} s; total "
-          f"{time.perf_counter() - start:.0f} s")
+    done = time.perf_counter()
+    report = "\n".join([
+        f"{config.method} on {config.data.source}, step {result['step']}: top-1 accuracy "
+        f"(%) on the {config.data.eval_split} split",
+        format_table(result["results"]),
+        f"\nper-layer probes of the pretrained backbone (all labels; plot in {workdir}/eval/):",
+        layers.format_layer_table(result["per_layer"]),
+        f"\npretraining {trained - start:.0f} s, evaluation "
+        f"{done - trained:.0f} s, total {done - start:.0f} s"])
+    print("\n" + report)
+    record = pathlib.Path(workdir) / "demo_run.md"
+    record.write_text(
+        f"# experiments/demo.py --workdir {workdir}\n\n"
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n"
+        f"- config: {config_path}\n- commit: {commit()}\n- machine: {machine()}\n\n"
+        f"```\n{report}\n```\n")
+    print(f"(recorded in {record})")
 
 
 if __name__ == "__main__":
