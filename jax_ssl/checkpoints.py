@@ -11,6 +11,7 @@ replicated arrays under ``MIN_REPLICA_SLICE_BYTES`` per replica are written by o
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -55,17 +56,39 @@ def directory(workdir: str) -> str:
 
 def manager(workdir: str, *, save_every: int = 1000, keep: int = 3,
             keep_every: int | None = None, read_only: bool = False) -> ocp.CheckpointManager:
-    """A manager saving every ``save_every`` steps, keeping the last ``keep`` and every
-    ``keep_every``-th step."""
+    """A manager saving at the multiples of ``save_every`` (``save(..., force=True)`` saves
+    any step), keeping the last ``keep`` and every ``keep_every``-th step."""
     if read_only:
         options = ocp.CheckpointManagerOptions(read_only=True, create=False,
                                                save_interval_steps=0, max_to_keep=None,
                                                enable_async_checkpointing=False)
+        # Orbax warns "Given directory is read only" for each read-only manager, which
+        # would open every training run (its workdir check) and every evaluation.
+        quiet = _absl_level(logging.ERROR)
     else:
-        options = ocp.CheckpointManagerOptions(save_interval_steps=save_every,
-                                               max_to_keep=keep, keep_period=keep_every)
-    return ocp.CheckpointManager(directory(workdir), options=options,
-                                 item_names=("state", "config"))
+        # Orbax's default policy adds InitialSavePolicy, which saves the first step of a
+        # workdir without checkpoints: a step-1 checkpoint no setting asked for.
+        policies = ocp.checkpoint_managers
+        options = ocp.CheckpointManagerOptions(
+            save_decision_policy=policies.AnySavePolicy([
+                policies.FixedIntervalPolicy(save_every),
+                policies.PreemptionCheckpointingPolicy()]),
+            max_to_keep=keep, keep_period=keep_every)
+        quiet = contextlib.nullcontext()
+    with quiet:
+        return ocp.CheckpointManager(directory(workdir), options=options,
+                                     item_names=("state", "config"))
+
+
+@contextlib.contextmanager
+def _absl_level(level: int):
+    """absl logging at ``level`` or above only, inside the block."""
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(level)
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, config, *, force: bool = False

@@ -10,10 +10,12 @@ The command line itself (flags, ``--print_config``) is ``jax_ssl/cli.py``.
 from __future__ import annotations
 
 import functools
+import itertools
+import json
 import os
 import signal
 import sys
-import time
+from time import perf_counter
 
 import jax
 import jax.numpy as jnp
@@ -24,11 +26,16 @@ import tensorflow as tf
 from jax import lax
 
 from jax_ssl import checkpoints, methods, optim, parallel
+from jax_ssl.config import flat_items
 from jax_ssl.data import pipeline, recipes, sources
 from jax_ssl.metric_writer import MetricWriter
 
 
 class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class IncompatibleWorkdir(ValueError):
     pass
 
 
@@ -109,25 +116,126 @@ def _format_time(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints).
+def progress_line(done: int, total_steps: int, metrics: dict, eta_seconds: float | None
+                  ) -> str:
+    """The progress line of step ``done`` (about 80 characters); images/s and ETA only
+    where they were measured (``eta_seconds``)."""
+    line = (f"step {done}/{total_steps} epoch {metrics['epoch']:.2f} "
+            f"loss {metrics['loss']:.4f} lr {metrics['learning_rate']:.3g}")
+    if eta_seconds is None:
+        return line
+    return (f"{line} {metrics['images_per_second']:.0f} img/s "
+            f"ETA {_format_time(eta_seconds)}")
 
-    Returns: the last logged metrics and the final ``state``.
+
+# Config keys a resumed run may change: how long it trains, what it logs and keeps, which
+# processes run it, where the data files are, what evaluation reads, and how a step is
+# computed (micro-batches, compute dtype; parameters stay float32). Any other difference
+# would build another state or continue this one under another recipe.
+RESUMABLE_KEYS = ("epochs", "total_steps", "log_every", "grad_accum_steps", "dtype",
+                  "checkpoint", "distributed", "data.data_dir", "data.eval_split",
+                  "data.eval_resize_size")
+
+
+def _resumable(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_KEYS)
+
+
+UNSET = object()  # a key the other config does not have
+
+
+def config_differences(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict
+                       ) -> dict[str, tuple]:
+    """``{key: (saved value, new value)}`` for the keys outside ``RESUMABLE_KEYS`` whose
+    values differ: the method and model first, then the other keys both configs have, then
+    those one lacks (``UNSET``), e.g. another method's section."""
+    def leaves(c):  # values as saved: through JSON, tuples become lists
+        return dict(flat_items(ml_collections.ConfigDict(json.loads(c.to_json()))))
+    old, new = leaves(saved), leaves(config)
+    differing = [key for key in dict.fromkeys([*new, *old]) if not _resumable(key)
+                 and old.get(key, UNSET) != new.get(key, UNSET)]
+    differing.sort(key=lambda key: (key.split(".")[0] not in ("method", "model"),
+                                    key not in old or key not in new))
+    return {key: (old.get(key, UNSET), new.get(key, UNSET)) for key in differing}
+
+
+def _brief(value) -> str:
+    text = "unset" if value is UNSET else repr(value)
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def check_resumable(saved: ml_collections.ConfigDict | None, config, workdir: str) -> None:
+    """Raises ``IncompatibleWorkdir`` if ``workdir``'s run (its ``saved`` config) is not
+    one that ``config`` may continue."""
+    differences = config_differences(saved, config) if saved is not None else {}
+    if not differences:
+        return
+    shown = [f"{key} {_brief(old)} -> {_brief(new)}"
+             for key, (old, new) in list(differences.items())[:3]]
+    more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
+    raise IncompatibleWorkdir(
+        f"{workdir} holds a run with another config ({', '.join(shown)}{more}); give this "
+        f"run another --workdir, or set those keys as that run has them "
+        f"({os.path.join(workdir, 'config.json')}).")
+
+
+def _saved_config(workdir: str, manager) -> ml_collections.ConfigDict | None:
+    """The config of the run in ``workdir``: its latest checkpoint's, else its
+    ``config.json`` (a run stopped before its first checkpoint), else None."""
+    if manager.latest_step() is not None:
+        return checkpoints.restore_config(manager)
+    path = os.path.join(workdir, "config.json")
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return ml_collections.ConfigDict(json.loads(f.read()))
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """A reader sees the old file or the new one, never a half-written one."""
+    temporary = path + ".tmp"
+    with tf.io.gfile.GFile(temporary, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Trains ``config`` in ``workdir``, resuming from its latest checkpoint.
+
+    Before anything in ``workdir`` is written, its run is compared with ``config``: a run
+    whose config differs in a key outside ``RESUMABLE_KEYS`` (the method, its section,
+    the model, data, optimizer, batch size or seed) is refused with
+    ``IncompatibleWorkdir``; the length (``epochs``, ``total_steps``), ``log_every``,
+    ``checkpoint.*``, ``distributed.*``, ``data.data_dir``, the evaluation split and
+    resize, ``grad_accum_steps`` and ``dtype`` may change on resume. A workdir whose
+    latest checkpoint is at or past ``total_steps`` is finished: nothing is built or
+    written. Checkpoints are saved at the multiples of ``checkpoint.every_steps``, at the
+    final step and on SIGTERM.
+
+    Returns: ``metrics`` (the last logged ones), the final ``state`` and the ``mesh``;
+    for a finished run no metrics and ``state`` None.
     """
     # --- Mesh: every device of every process on one 'data' axis.
     parallel.initialize_distributed(config.get("distributed"))
     mesh = parallel.data_mesh()
     parallel.check_batch_divisible(config.batch_size, mesh)
-    # tf.io.gfile: the workdir may be a bucket (gs://...) on TPU pods
-    tf.io.gfile.makedirs(workdir)
+
+    # --- The workdir's run, if any: the same one (resume), finished, or another (refused).
+    previous = checkpoints.manager(workdir, read_only=True)
+    saved_step = previous.latest_step()
+    check_resumable(_saved_config(workdir, previous), config, workdir)
 
     # --- Input: this process's share of each global batch, resumable by step.
     data = config.data
     source = sources.get_source(data.source, data.split, data_dir=data.get("data_dir"),
                                 image_size=data.get("image_size"))
-    recipe = recipes.make_recipe(data.recipe, **data.get("recipe_kwargs", {}))
     steps_per_epoch = max(source.num_examples // config.batch_size, 1)
     total_steps = config.get("total_steps") or round(config.epochs * steps_per_epoch)
+    if saved_step is not None and saved_step >= total_steps:
+        _log(f"{workdir}: the run is already complete (checkpoint at step {saved_step}, "
+             f"{total_steps} steps asked); evaluate it with jax-ssl-eval --workdir {workdir}")
+        return {"metrics": {}, "state": None, "mesh": mesh}
+    recipe = recipes.make_recipe(data.recipe, **data.get("recipe_kwargs", {}))
 
     def batches_from(step):
         return pipeline.train_batches(source, recipe, global_batch_size=config.batch_size,
@@ -148,12 +256,13 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                  total_steps=total_steps, steps_per_epoch=steps_per_epoch)
 
     # --- Checkpoints: resume from the latest complete one.
+    # tf.io.gfile: the workdir may be a bucket (gs://...) on TPU pods
+    tf.io.gfile.makedirs(workdir)
+    if jax.process_index() == 0:
+        _write_atomically(os.path.join(workdir, "config.json"), config.to_json(indent=2))
     ckpt = config.checkpoint
     manager = checkpoints.manager(workdir, save_every=ckpt.every_steps, keep=ckpt.keep,
                                   keep_every=ckpt.get("keep_every") or None)
-    if jax.process_index() == 0:
-        with tf.io.gfile.GFile(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json(indent=2))
     restored = checkpoints.restore_state(manager, state)
     if restored is not None:
         state = restored
@@ -166,33 +275,42 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     preempted = []
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.append(True))
 
-    # --- Loop.
+    # --- Loop. The first step is logged without images/s: it waits for the compilation
+    # and the input's warm-up; the throughput window opens after it.
     writer = MetricWriter(workdir)
     batches = pipeline.global_batches(batches_from(start), mesh)
     log_every = config.get("log_every", 50)
-    window_start, window_steps, metrics = time.perf_counter(), 0, {}
+    metrics, window_start, window_steps = {}, None, 0
     try:
+        first_batch = next(batches)
+        _log("compiling the train step ...")
+        compile_start = perf_counter()
+        train_step = train_step.lower(state, first_batch).compile()
+        _log(f"compiled in {perf_counter() - compile_start:.1f} s")
+        batches = itertools.chain([first_batch], batches)
         for step in range(start, total_steps):
             state, step_metrics = train_step(state, next(batches))
             loss = float(step_metrics["loss"])
             if not np.isfinite(loss):
+                kept = manager.latest_step()
                 raise NonFiniteLoss(
-                    f"the loss became {loss} at step {step}; stopping. The last good "
-                    f"checkpoint (step {manager.latest_step()}) in {workdir} is kept; lower "
-                    "the learning rate or enable gradient clipping and resume.")
+                    f"the loss became {loss} at step {step}; stopping. "
+                    + (f"The last good checkpoint (step {kept}) in {workdir} is kept; "
+                       if kept is not None else "No checkpoint was saved yet; ")
+                    + "lower the learning rate or enable gradient clipping and resume.")
             window_steps += 1
             done = step + 1
-            if done % log_every == 0 or done == total_steps:
-                elapsed = time.perf_counter() - window_start
+            if window_start is None or done % log_every == 0 or done == total_steps:
                 metrics = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
-                metrics["images_per_second"] = window_steps * config.batch_size / elapsed
                 metrics["epoch"] = done / steps_per_epoch
+                eta = None
+                if window_start is not None:
+                    elapsed = perf_counter() - window_start
+                    metrics["images_per_second"] = window_steps * config.batch_size / elapsed
+                    eta = (total_steps - done) * elapsed / window_steps
                 writer.write(done, metrics)
-                eta = (total_steps - done) * elapsed / window_steps
-                _log(f"step {done}/{total_steps} epoch {metrics['epoch']:.2f} "
-                     f"loss {metrics['loss']:.4f} lr {metrics['learning_rate']:.3g} "
-                     f"{metrics['images_per_second']:.0f} img/s ETA {_format_time(eta)}")
-                window_start, window_steps = time.perf_counter(), 0
+                _log(progress_line(done, total_steps, metrics, eta))
+                window_start, window_steps = perf_counter(), 0
             checkpoints.save(manager, done, state, config,
                              force=done == total_steps or bool(preempted))
             if preempted:

@@ -1,8 +1,15 @@
 """The trainer with every method: training runs, multi-device gradients, resume, bad input."""
+import contextlib
+import io
 import json
 import pathlib
+import re
+import shutil
+import time
+import types
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -110,7 +117,8 @@ def test_student_drop_path_teacher_without(method):
 
 
 def _one_step(config, devices, batch):
-    """Parameters after one SGD step (lr 1) on ``batch``, on a mesh of ``devices``."""
+    """(state, metrics) after one trainer step on ``batch`` (with ``SGD_LR_1``: one SGD
+    step of learning rate 1) from the parameters of seed 0, on a mesh of ``devices``."""
     mesh = parallel.data_mesh(devices)
     method = methods.get(config.method)
     params, method_state = method.init(jax.random.PRNGKey(0), config, batch)
@@ -122,23 +130,208 @@ def _one_step(config, devices, batch):
     global_batch = next(pipeline.global_batches(iter([batch]), mesh))
     new_state, metrics = step(jax.device_put(state, parallel.replicated_sharding(mesh)),
                               global_batch)
-    return jax.device_get(new_state), float(metrics["loss"])
+    return jax.device_get(new_state), jax.device_get(metrics)
+
+
+# Plain SGD at learning rate 1 for a batch of 16: an update is minus the gradient.
+SGD_LR_1 = {"optimizer.name": "sgd", "optimizer.momentum": 0.0, "optimizer.weight_decay": 0.0,
+            "optimizer.base_learning_rate": 256 / 16, "optimizer.warmup_epochs": 0}
 
 
 @pytest.mark.parametrize("method", [m for m in ("simclr", "swav", "dino") if m in IMPLEMENTED])
 def test_eight_device_step_equals_one_device_step(method):
-    config = tiny_config(method, **{"optimizer.name": "sgd", "optimizer.momentum": 0.0,
-                                    "optimizer.weight_decay": 0.0,
-                                    "optimizer.base_learning_rate": 256 / 16,
-                                    "optimizer.warmup_epochs": 0})
+    config = tiny_config(method, **SGD_LR_1)
     batch = _fixed_batch(config, size=16, seed=0)
-    one, loss_one = _one_step(config, jax.devices()[:1], batch)
-    eight, loss_eight = _one_step(config, jax.devices(), batch)
-    np.testing.assert_allclose(loss_eight, loss_one, rtol=1e-5)
+    one, metrics_one = _one_step(config, jax.devices()[:1], batch)
+    eight, metrics_eight = _one_step(config, jax.devices(), batch)
+    np.testing.assert_allclose(metrics_eight["loss"], metrics_one["loss"], rtol=1e-5)
     moved = jax.tree.map(lambda a, b: np.abs(a - b).max(), one["params"], eight["params"])
     assert max(jax.tree.leaves(moved)) < 1e-4, moved
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                  one["method_state"], eight["method_state"])
+
+
+def test_gradient_accumulation_averages_the_micro_batch_gradients():
+    """k = 2 micro-batches: one step whose update is the mean of the micro-batches'
+    updates (SimCLR's loss couples a batch, so the reference is not the full batch's
+    gradient), the mean of their losses, and one step counted."""
+    batch = _fixed_batch(tiny_config("simclr"), size=32, seed=0)
+    state, metrics = _one_step(tiny_config("simclr", grad_accum_steps=2, **SGD_LR_1),
+                               jax.devices(), batch)
+    # device d holds rows 4d…4d+3 and splits them in order: micro-batch i is rows
+    # 4d+2i, 4d+2i+1 of every device (the reference steps are the 8-device test's program)
+    micro = [jax.tree.map(lambda x, i=i: x.reshape(8, 2, 2, *x.shape[1:])[:, i].reshape(
+        16, *x.shape[1:]), batch) for i in range(2)]
+    reference = [_one_step(tiny_config("simclr", **SGD_LR_1), jax.devices(), part)
+                 for part in micro]
+    expected = jax.tree.map(lambda *params: np.mean(params, axis=0),
+                            *(ref_state["params"] for ref_state, _ in reference))
+    jax.tree.map(lambda want, got: np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6),
+                 expected, state["params"])
+    assert int(state["step"]) == 1
+    np.testing.assert_allclose(metrics["loss"], np.mean([m["loss"] for _, m in reference]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(metrics["learning_rate"], 1.0)
+
+
+def test_bfloat16_computes_in_bfloat16_with_float32_parameters(rng):
+    config = tiny_config("simclr", dtype="bfloat16")
+    method = methods.get("simclr")
+    batch = {"views": rng.normal(size=(8, 2, 16, 16, 3)).astype(np.float32)}
+    params, method_state = jax.jit(lambda: method.init(jax.random.PRNGKey(0), config, batch))()
+    # the activations are bfloat16: a block's MLP and the projector's output
+    _, captured = jax.eval_shape(lambda: method.network(config, None).apply(
+        {"params": params, **method_state}, batch["views"][:, 0], train=True,
+        capture_intermediates=True, mutable=["intermediates", "batch_stats"]))
+    layers = captured["intermediates"]
+    assert layers["backbone"]["blocks_0"]["mlp"]["fc1"]["__call__"][0].dtype == jnp.bfloat16
+    assert layers["head"]["__call__"][0].dtype == jnp.bfloat16
+    # a trainer step keeps the parameters and the method's state float32
+    mesh = parallel.data_mesh(jax.devices()[:1])
+    tx, lr = optim.optimizer(config, total_steps=10, steps_per_epoch=10)
+    step = train.make_train_step(method, tx, config, mesh, lr, total_steps=10,
+                                 steps_per_epoch=10)
+    state = {"step": np.zeros((), np.int32), "params": params, "opt_state": tx.init(params),
+             "method_state": method_state}
+    new_state, metrics = jax.eval_shape(step, state, batch)
+    dtypes = {x.dtype for x in jax.tree.leaves((new_state["params"],
+                                                  new_state["method_state"]))}
+    assert dtypes == {np.dtype(np.float32)} and metrics["loss"].dtype == np.float32
+    # and the loss is the float32 network's to bfloat16's precision
+    loss16, loss32 = (float(jax.jit(lambda c=c: method.loss_fn(
+        params, method_state, batch, None, 0, config=c, axis_name=None)[0])())
+        for c in (config, tiny_config("simclr")))
+    assert np.isfinite(loss16) and loss16 != loss32
+    np.testing.assert_allclose(loss16, loss32, rtol=2e-2)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished 9-step SimCLR run, trained into a relative workdir, checkpointing every
+    2 steps (keep 1, keep_every 4), logging every 4, whose first step (compilation and the
+    input's warm-up) took 1000 s more by the trainer's clock; with what it printed and the
+    steps it saved."""
+    config = tiny_config("simclr", total_steps=9, log_every=4,
+                         **{"checkpoint.every_steps": 2, "checkpoint.keep": 1,
+                            "checkpoint.keep_every": 4})
+    offset, saved = [0.0], []
+    real_batches, real_save = pipeline.global_batches, checkpoints.save
+
+    def slow_first_batch(local, mesh, **kwargs):
+        offset[0] += 1000.0
+        yield from real_batches(local, mesh, **kwargs)
+
+    def recorded_save(manager, step, *args, **kwargs):
+        if real_save(manager, step, *args, **kwargs):
+            saved.append(step)
+            return True
+        return False
+
+    root = tmp_path_factory.mktemp("finished")
+    output = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(output):
+        patch.chdir(root)
+        patch.setattr(pipeline, "global_batches", slow_first_batch)
+        patch.setattr(checkpoints, "save", recorded_save)
+        patch.setattr(train, "perf_counter", lambda: time.perf_counter() + offset[0])
+        result = train.train(config, "runs/finished")
+    return types.SimpleNamespace(config=config, workdir=root / "runs" / "finished",
+                                 output=output.getvalue(), saved=saved, state=result["state"])
+
+
+def test_progress_says_compiling_logs_the_first_step_and_times_after_it(finished_run):
+    lines = finished_run.output.splitlines()
+    steps = [line for line in lines if line.startswith("step ")]
+    assert [line.split()[1] for line in steps] == ["1/9", "4/9", "8/9", "9/9"]
+    compiling = next(i for i, line in enumerate(lines) if line.startswith("compiling"))
+    assert re.fullmatch(r"compiled in \d+\.\d s", lines[compiling + 1])
+    assert lines.index(steps[0]) > compiling + 1
+    assert max(len(line) for line in lines) <= 120, lines
+    assert "img/s" not in steps[0] and all("img/s" in line for line in steps[1:])
+    records = [json.loads(line) for line in
+               (finished_run.workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 4, 8, 9]
+    assert "images_per_second" not in records[0]
+    # none of the windows holds the 1000-s first step: 3 tiny steps took under 48 s
+    assert min(r["images_per_second"] for r in records[1:]) > 1.0
+
+
+def test_checkpoints_at_the_multiples_and_the_final_step_kept_by_keep_and_keep_every(
+        finished_run):
+    assert finished_run.saved == [2, 4, 6, 8, 9]  # no first-step save; 9 = total_steps
+    # kept: the multiples of keep_every = 4 and the last keep = 1 (the workdir was relative)
+    assert finished_run.workdir.is_dir()
+    manager = checkpoints.manager(str(finished_run.workdir), read_only=True)
+    assert list(manager.all_steps()) == [4, 8, 9]
+
+
+def _snapshot(directory: pathlib.Path) -> dict:
+    """Every file under ``directory`` with its modification time and bytes."""
+    return {path: (path.stat().st_mtime_ns, path.read_bytes())
+            for path in sorted(directory.rglob("*")) if path.is_file()}
+
+
+def test_finished_run_says_so_and_writes_nothing(finished_run, capsys):
+    before = _snapshot(finished_run.workdir)
+    start = time.perf_counter()
+    result = train.train(finished_run.config, str(finished_run.workdir))
+    assert time.perf_counter() - start < 5  # nothing built, nothing compiled
+    assert result["state"] is None
+    out = capsys.readouterr().out
+    assert "already complete (checkpoint at step 9" in out and "jax-ssl-eval --workdir" in out
+    assert "resumed" not in out and "compiling" not in out
+    assert _snapshot(finished_run.workdir) == before
+
+
+def test_another_run_in_the_workdir_is_refused_before_anything_is_written(finished_run,
+                                                                            tmp_path):
+    before = _snapshot(finished_run.workdir)
+    with pytest.raises(train.IncompatibleWorkdir,
+                       match=r"holds a run with another config \(method 'simclr' -> 'byol', "
+                             r".*another --workdir"):
+        train.train(tiny_config("byol"), str(finished_run.workdir))
+    # another model for the same method, its learning rate too
+    bigger = tiny_config("simclr", **{"model.backbone_kwargs.depth": 2,
+                                      "optimizer.base_learning_rate": 1.0})
+    with pytest.raises(train.IncompatibleWorkdir,
+                       match=r"model.backbone_kwargs.depth 1 -> 2, "
+                             r"optimizer.base_learning_rate 0.008 -> 1.0\)"):
+        train.train(bigger, str(finished_run.workdir))
+    assert _snapshot(finished_run.workdir) == before
+    # a run stopped before its first checkpoint has only its config.json
+    (tmp_path / "config.json").write_text(finished_run.config.to_json())
+    with pytest.raises(train.IncompatibleWorkdir, match="method 'simclr' -> 'byol'"):
+        train.train(tiny_config("byol"), str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_resume_may_change_the_length_logging_checkpoints_and_processes():
+    saved = tiny_config("simclr")
+    changed = tiny_config("simclr", epochs=3.0, total_steps=100, log_every=7,
+                          grad_accum_steps=2, dtype="bfloat16",
+                          **{"checkpoint.every_steps": 9, "checkpoint.keep": 5,
+                             "checkpoint.keep_every": 50, "distributed.enabled": True,
+                             "data.data_dir": "/elsewhere", "data.eval_split": "train"})
+    assert train.config_differences(saved, changed) == {}
+    changed.seed, changed.batch_size = 1, 32
+    changed.data.recipe_kwargs.size = 12
+    assert train.config_differences(saved, changed) == {
+        "seed": (0, 1), "batch_size": (16, 32), "data.recipe_kwargs.size": (16, 12)}
+
+
+def test_half_written_checkpoint_leaves_the_previous_one(finished_run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run.workdir, workdir)
+    # what Orbax leaves when killed mid-write: a step directory under a temporary name
+    partial = pathlib.Path(checkpoints.directory(str(workdir))) / "10.orbax-checkpoint-tmp-1234"
+    (partial / "state").mkdir(parents=True)
+    (partial / "state" / "garbage").write_bytes(b"\0" * 10)
+    manager = checkpoints.manager(str(workdir), read_only=True)
+    assert manager.latest_step() == 9
+    restored = checkpoints.restore_state(manager, finished_run.state)
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(finished_run.state),
+                 jax.device_get(restored))
+    assert checkpoints.restore_config(manager).method == "simclr"
 
 
 def test_resume_is_bit_for_bit(tmp_path, monkeypatch):
@@ -161,22 +354,6 @@ def test_resume_is_bit_for_bit(tmp_path, monkeypatch):
     assert int(resumed["step"]) == 6
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(straight),
                  jax.device_get(resumed))
-
-
-def test_half_written_checkpoint_leaves_the_previous_one(tmp_path):
-    config = tiny_config("simclr", total_steps=4)
-    state = train.train(config, str(tmp_path))["state"]
-    ckpt_dir = pathlib.Path(checkpoints.directory(str(tmp_path)))
-    # what Orbax leaves when killed mid-write: a step directory under a temporary name
-    partial = ckpt_dir / "8.orbax-checkpoint-tmp-1234"
-    (partial / "state").mkdir(parents=True)
-    (partial / "state" / "garbage").write_bytes(b"\0" * 10)
-    manager = checkpoints.manager(str(tmp_path), read_only=True)
-    assert manager.latest_step() == 4
-    restored = checkpoints.restore_state(manager, state)
-    jax.tree.map(np.testing.assert_array_equal, jax.device_get(state),
-                 jax.device_get(restored))
-    assert checkpoints.restore_config(manager).method == "simclr"
 
 
 def test_non_finite_loss_stops_naming_the_step(tmp_path):
@@ -205,9 +382,11 @@ def test_sigterm_saves_and_exits_then_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "global_batches", preempt_at_third)
     state = train.train(config, str(tmp_path))["state"]
     assert int(state["step"]) == 3
-    assert checkpoints.manager(str(tmp_path), read_only=True).latest_step() == 3
+    # the SIGTERM save only (no first-step one)
+    assert list(checkpoints.manager(str(tmp_path), read_only=True).all_steps()) == [3]
     monkeypatch.setattr(pipeline, "global_batches", real)
     assert int(train.train(config, str(tmp_path))["state"]["step"]) == 8
+    assert list(checkpoints.manager(str(tmp_path), read_only=True).all_steps()) == [3, 8]
 
 
 def test_cli_names_a_misspelt_override(tmp_path):
@@ -230,9 +409,3 @@ def test_swav_queue_fills_per_device_and_is_used(tmp_path):
     # each device pushed its 2 local embeddings per step: after 4 steps every slot is full
     np.testing.assert_allclose(np.linalg.norm(queue, axis=-1), 1.0, rtol=1e-5)
     assert np.isfinite(logged(tmp_path)).all()
-
-
-def test_relative_workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    train.train(tiny_config("simclr", total_steps=1), "runs/relative")
-    assert checkpoints.manager("runs/relative", read_only=True).latest_step() == 1
