@@ -1,4 +1,5 @@
-"""Two real processes (2 CPU devices each, gloo collectives) train like one with 4 devices."""
+"""Two real processes (2 CPU devices each, gloo collectives) train like one with 4 devices:
+the same losses and the same final parameters."""
 import os
 import pathlib
 import socket
@@ -39,3 +40,8 @@ def test_two_processes_match_one_process(tmp_path):
     two, one = logged(tmp_path / "two"), logged(tmp_path / "one")
     assert len(two) == len(one) == 4
     np.testing.assert_allclose(two, one, rtol=1e-5)
+    # and the same parameters after the last update, which no logged loss has seen
+    two, one = (np.load(tmp_path / run / "params.npz") for run in ("two", "one"))
+    assert sorted(two.files) == sorted(one.files) and len(one.files) > 10
+    for name in one.files:
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-6, err_msg=name)
