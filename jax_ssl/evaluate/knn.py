@@ -2,7 +2,9 @@
 
 Features are L2-normalised; each test image takes the ``k`` most cosine-similar training
 images, which vote for their class with weight ``exp(similarity / τ)``. Defaults k=20,
-τ=0.07 (DESIGN.md §6).
+τ=0.07 (DESIGN.md §6). Top-5 counts the label among the first min(5, k) classes of the
+vote, as DINO's does: with fewer than 5 neighbours, classes that no neighbour voted for
+are not predictions.
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def topk_accuracy(scores, labels, k: int = 1) -> float:
 def knn_accuracy(train_features, train_labels, test_features, test_labels, *, num_classes,
                  k: int = 20, temperature: float = 0.07) -> dict:
     """DINO's kNN top-1 and top-5 accuracy."""
+    k = min(k, len(train_features))
     scores = knn_predict(train_features, train_labels, test_features, num_classes=num_classes,
                          k=k, temperature=temperature)
     return {"top1": topk_accuracy(scores, test_labels, 1),
-            "top5": topk_accuracy(scores, test_labels, min(5, num_classes))}
+            "top5": topk_accuracy(scores, test_labels, min(5, k, num_classes))}
