@@ -59,6 +59,14 @@ def test_label_subsets_keep_classes_balanced():
         labels.label_subset(y)
 
 
+@pytest.mark.parametrize("regime", [{"per_class": 3}, {"fraction": 0.05}])
+def test_label_subsets_are_the_same_for_a_seed_and_differ_for_another(regime):
+    y = np.repeat(np.arange(5), 60)
+    first = labels.label_subset(y, seed=7, **regime)
+    np.testing.assert_array_equal(labels.label_subset(y, seed=7, **regime), first)
+    assert not np.array_equal(labels.label_subset(y, seed=8, **regime), first)
+
+
 def test_missing_and_mismatched_checkpoints_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoints in .* is .* the --workdir"):
         job.restore_backbone(str(tmp_path / "nothing"))
