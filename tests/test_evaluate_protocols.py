@@ -3,6 +3,7 @@ bfloat16 feature extraction."""
 import json
 import pathlib
 import shutil
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +15,7 @@ from test_train import tiny_config
 from jax_ssl import checkpoints, methods, models, parallel
 from jax_ssl.data import recipes, sources
 from jax_ssl.evaluate import features, job, layers, protocols, watch
+from jax_ssl.methods import common
 from jax_ssl.models.resnet import BasicBlock, Bottleneck, ResNet
 
 SIZE = 16
@@ -189,18 +191,28 @@ def test_dino_features_concatenate_the_last_blocks_cls_tokens():
 # ----------------------------------------------------------------------------------------
 
 
+STEPS = (4, 8)
+
+
 @pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory):
-    """A workdir with complete SimCLR checkpoints at steps 4 and 8, saved with the
-    project's checkpoint helpers (the initial state: no training step to compile)."""
-    workdir = str(tmp_path_factory.mktemp("run"))
+def saved_states():
+    """{step: (params, method_state)} of a tiny SimCLR, initialised with a different seed
+    at each step, so that restoring the wrong step gives other features."""
     config = tiny_config("simclr")
     batch = {"views": np.zeros((2, 2, SIZE, SIZE, 3), np.float32),
              "label": np.zeros(2, np.int32)}
-    params, method_state = jax.jit(lambda: methods.get("simclr").init(
-        jax.random.PRNGKey(0), config, batch))()
+    init_state = jax.jit(lambda key: methods.get("simclr").init(key, config, batch))
+    return config, {step: init_state(jax.random.PRNGKey(step)) for step in STEPS}
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory, saved_states):
+    """A workdir with complete SimCLR checkpoints of ``saved_states`` at steps 4 and 8,
+    saved with the project's checkpoint helpers (no training step to compile)."""
+    workdir = str(tmp_path_factory.mktemp("run"))
+    config, states = saved_states
     manager = checkpoints.manager(workdir, save_every=1, keep=10)
-    for step in (4, 8):
+    for step, (params, method_state) in states.items():
         checkpoints.save(manager, step, {"step": np.int32(step), "params": params,
                                          "method_state": method_state}, config, force=True)
     manager.wait_until_finished()
@@ -276,6 +288,40 @@ def test_watch_evaluates_each_complete_checkpoint_once_and_resumes(trained_workd
     assert calls == [4, 8, 12]
 
 
+def test_watch_waits_for_the_first_checkpoint_without_counting_idle_polls(
+        trained_workdir, tmp_path, capsys):
+    workdir = tmp_path / "run"  # started before the trainer saved anything
+    staged = shutil.copytree(trained_workdir / "checkpoints", tmp_path / "staged")
+    # the trainer's first checkpoints appear after many polls (renamed: all at once)
+    trainer = threading.Timer(0.5, staged.rename, [workdir / "checkpoints"])
+    trainer.start()
+    calls = []
+    try:
+        evaluated = watch.watch(str(workdir), evaluate=_fake_evaluate(workdir, calls),
+                                poll_seconds=0.02, max_idle_polls=1)
+    finally:
+        trainer.join()
+    assert evaluated == calls == [4, 8]
+    out = capsys.readouterr().out
+    assert out.count(f"waiting for the first checkpoint in {workdir / 'checkpoints'}") == 1
+    assert "stopping after 1 idle poll (no new checkpoint in" in out
+    assert "evaluated step 8: kNN 8.0%\n" in out
+
+
+def test_scalar_tags_use_slash_only_between_levels():
+    rows = [{"layer": "block 1", "dim": 8, "kNN": 0.5, "linear": 0.625}]
+    out = {"results": {"pretrained": {"kNN 100%": 0.75, "linear 5/class": 0.25}},
+           "per_layer": {"layers": rows, "best": layers.best_layers(rows)},
+           "linear_protocol": {"protocol": "dino", "top1": 0.125}}
+    assert watch.scalars(out) == {
+        "pretrained/kNN_100pct": 0.75, "pretrained/linear_5_per_class": 0.25,
+        "per_layer/block_1/kNN": 0.5, "per_layer/block_1/linear": 0.625,
+        "per_layer/best_kNN": 0.5, "per_layer/best_linear": 0.625,
+        "linear_protocol/dino": 0.125}
+    assert watch.headline(out) == ("kNN 75.0%; best layer block 1 (linear 62.5%); "
+                                   "dino protocol 12.5%")
+
+
 def test_watch_skips_a_checkpoint_deleted_before_it_is_restored(trained_workdir, tmp_path,
                                                                 capsys):
     workdir = _copy_run(trained_workdir, tmp_path / "run")
@@ -298,10 +344,28 @@ def test_watch_skips_a_checkpoint_deleted_before_it_is_restored(trained_workdir,
         watch.watch(str(workdir), evaluate=broken, poll_seconds=0, max_idle_polls=1)
 
 
-def test_evaluate_job_probes_every_representation_and_layer_from_one_pass(trained_workdir,
-                                                                          tmp_path):
+def test_evaluate_job_probes_every_representation_and_layer_from_one_pass(
+        trained_workdir, saved_states, tmp_path, monkeypatch):
     workdir = _copy_run(trained_workdir, tmp_path / "run")
-    out = job.evaluate(str(workdir), batch_size=256, per_layer=True)
+    extract = features.extract
+    embedders = []
+
+    def recording_extract(embed, *args, **kwargs):
+        embedders.append(embed)
+        return extract(embed, *args, **kwargs)
+    monkeypatch.setattr(features, "extract", recording_extract)
+    out = job.evaluate(str(workdir), step=4, batch_size=256, per_layer=True)
+    # the step asked for, with that step's weights: the features it extracted are those
+    # of step 4's saved parameters, not the latest (step 8) ones
+    assert out["step"] == 4
+    config, states = saved_states
+    backbone = common.build_backbone(config, axis_name=None)
+    images = np.random.default_rng(0).normal(size=(3, SIZE, SIZE, 3)).astype(np.float32)
+    expected = {step: apply(backbone, methods.get("simclr").backbone_variables(*state),
+                            images)["cls"] for step, state in states.items()}
+    evaluated = jax.jit(embedders[-1])(images)[0]["pretrained"]
+    np.testing.assert_allclose(evaluated, expected[4], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(evaluated, expected[8], atol=1e-2)
     results = out["results"]
     assert list(results) == ["pretrained", "random init", "raw pixels"]
     assert all(0.0 <= top1 <= 1.0 for row in results.values() for top1 in row.values())

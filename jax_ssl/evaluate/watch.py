@@ -8,7 +8,9 @@ on object stores one without its ``commit_success.txt`` marker, is not complete 
 listed), evaluates each complete step it has not done yet, oldest first, and records it
 in ``WORKDIR/eval/watch_done.json`` (rewritten atomically), so a restarted watcher
 carries on where it stopped. A checkpoint that the trainer deletes (``keep``) between
-listing and restoring is logged and skipped. Scalars go to
+listing and restoring is logged and skipped. Until the first complete checkpoint
+appears the watcher waits without counting idle polls, so it can be started before the
+trainer. Each evaluated step prints one short line of headline numbers; all scalars go to
 ``WORKDIR/eval/metrics.jsonl`` and TensorBoard events in ``WORKDIR/eval/tensorboard``;
 each evaluation's full result to ``WORKDIR/eval/step_N.json`` (``job.evaluate``).
 """
@@ -29,6 +31,7 @@ from jax_ssl import checkpoints
 from jax_ssl.metric_writer import MetricWriter
 
 DONE_FILE = "watch_done.json"
+NOTHING_NEW, NO_CHECKPOINT_YET = -1, -2  # what a poll finds instead of a step to evaluate
 
 
 def _log(message: str):
@@ -70,27 +73,50 @@ def save_done(workdir: str, done: set[int]):
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
+def tag(*names: str) -> str:
+    """A TensorBoard tag: ``names`` joined by ``/``. Within a name ``%`` reads ``pct``, a
+    ``/`` (as in ``5/class``) ``per`` and whitespace ``_``, so that ``/`` only separates
+    levels: ``tag("pretrained", "kNN 5/class") == "pretrained/kNN_5_per_class"``."""
+    return "/".join(re.sub(r"\s+", "_", n.replace("%", "pct").replace("/", " per "))
+                    for n in names)
+
+
 def scalars(out: dict) -> dict[str, float]:
-    """An evaluation's result flattened to TensorBoard tags → top-1 accuracy.
+    """An evaluation's result flattened to TensorBoard tags (``tag``) → top-1 accuracy.
 
     ``results`` give ``<representation>/<protocol>``; the per-layer probes
     ``per_layer/<layer>/<protocol>`` and ``per_layer/best_<protocol>``; an official
-    protocol ``linear_protocol/<name>``. Spaces become ``_`` and ``%`` ``pct``.
+    protocol ``linear_protocol/<name>``.
     """
     flat = {}
     for representation, cells in out.get("results", {}).items():
         for protocol, value in cells.items():
-            flat[f"{representation}/{protocol}"] = value
+            flat[tag(representation, protocol)] = value
     if "per_layer" in out:
         for row in out["per_layer"]["layers"]:
             for protocol in ("kNN", "linear"):
-                flat[f"per_layer/{row['layer']}/{protocol}"] = row[protocol]
+                flat[tag("per_layer", row["layer"], protocol)] = row[protocol]
         for protocol, best in out["per_layer"]["best"].items():
-            flat[f"per_layer/best_{protocol}"] = best["top1"]
+            flat[tag("per_layer", f"best {protocol}")] = best["top1"]
     if "linear_protocol" in out:
-        flat[f"linear_protocol/{out['linear_protocol']['protocol']}"] = (
+        flat[tag("linear_protocol", out["linear_protocol"]["protocol"])] = (
             out["linear_protocol"]["top1"])
-    return {re.sub(r"\s+", "_", k.replace("%", "pct")): float(v) for k, v in flat.items()}
+    return {k: float(v) for k, v in flat.items()}
+
+
+def headline(out: dict) -> str:
+    """A short line of an evaluation's main numbers: the pretrained backbone's kNN and
+    linear probe with all labels, the best layer and an official protocol's top-1."""
+    pretrained = out.get("results", {}).get("pretrained", {})
+    parts = [f"{protocol} {100 * pretrained[f'{protocol} 100%']:.1f}%"
+             for protocol in ("kNN", "linear") if f"{protocol} 100%" in pretrained]
+    if "per_layer" in out:
+        best = out["per_layer"]["best"]["linear"]
+        parts.append(f"best layer {best['layer']} (linear {100 * best['top1']:.1f}%)")
+    if "linear_protocol" in out:
+        p = out["linear_protocol"]
+        parts.append(f"{p['protocol']} protocol {100 * p['top1']:.1f}%")
+    return "; ".join(parts)
 
 
 def _same_on_every_process(step: int) -> int:
@@ -100,11 +126,13 @@ def _same_on_every_process(step: int) -> int:
     return int(multihost_utils.broadcast_one_to_all(np.int64(step)))
 
 
-def next_step(workdir: str, done: set[int]) -> int | None:
-    """The oldest complete step not done yet (agreed by all processes), or None."""
-    pending = [s for s in complete_steps(workdir) if s not in done]
-    step = _same_on_every_process(pending[0] if pending else -1)
-    return None if step < 0 else step
+def next_step(workdir: str, done: set[int]) -> int:
+    """The oldest complete step not done yet, NOTHING_NEW, or NO_CHECKPOINT_YET when no
+    complete checkpoint exists (process 0's listing, agreed by all processes)."""
+    steps = complete_steps(workdir)
+    pending = [s for s in steps if s not in done]
+    return _same_on_every_process(pending[0] if pending else
+                                  NOTHING_NEW if steps else NO_CHECKPOINT_YET)
 
 
 def watch(workdir: str, *, evaluate: Callable[[int], dict] | None = None,
@@ -117,7 +145,8 @@ def watch(workdir: str, *, evaluate: Callable[[int], dict] | None = None,
         **evaluate_kwargs)``).
       poll_seconds: the wait between listings that found nothing new.
       max_idle_polls: stop after this many consecutive listings found nothing new
-        (None: run until killed, the sidecar's normal life).
+        (None: run until killed, the sidecar's normal life). Listings made before the
+        first complete checkpoint exists are waiting, not idle.
 
     Returns: the steps this call evaluated, in order.
     """
@@ -128,14 +157,23 @@ def watch(workdir: str, *, evaluate: Callable[[int], dict] | None = None,
             return job.evaluate(workdir, step=step, **evaluate_kwargs)
     done = load_done(workdir)
     writer = MetricWriter(eval_dir(workdir))
-    evaluated, idle = [], 0
-    _log(f"watching {checkpoints.directory(workdir)}; already evaluated: {sorted(done)}")
+    ckpt_dir = checkpoints.directory(workdir)
+    evaluated, idle, said_waiting = [], 0, False
+    _log(f"watching {ckpt_dir}; already evaluated: {sorted(done)}")
     try:
         while True:
             step = next_step(workdir, done)
-            if step is None:
+            if step == NO_CHECKPOINT_YET:
+                if not said_waiting:
+                    _log(f"waiting for the first checkpoint in {ckpt_dir}")
+                    said_waiting = True
+                time.sleep(poll_seconds)
+                continue
+            if step == NOTHING_NEW:
                 idle += 1
                 if max_idle_polls is not None and idle >= max_idle_polls:
+                    _log(f"stopping after {idle} idle poll{'s' * (idle != 1)} (no new "
+                         f"checkpoint in {ckpt_dir}); evaluated steps {evaluated}")
                     break
                 time.sleep(poll_seconds)
                 continue
@@ -153,8 +191,7 @@ def watch(workdir: str, *, evaluate: Callable[[int], dict] | None = None,
             if jax.process_index() == 0:
                 save_done(workdir, done)
             evaluated.append(step)
-            _log(f"evaluated step {step}: " + ", ".join(
-                f"{k} {100 * v:.1f}%" for k, v in scalars(out).items()))
+            _log(f"evaluated step {step}: {headline(out)}")
     finally:
         writer.close()
     return evaluated
