@@ -2,6 +2,7 @@
 bfloat16 feature extraction."""
 import json
 import pathlib
+import re
 import shutil
 import threading
 
@@ -108,6 +109,52 @@ def test_per_layer_probe_reports_each_layer_and_plots_them(kind, digits, tmp_pat
     png = pathlib.Path(layers.plot_layers(result, str(tmp_path / "layers.png")))
     data = png.read_bytes()
     assert data[:8] == PNG_SIGNATURE and len(data) > 1000
+
+
+def test_layer_probes_report_progress_per_layer(monkeypatch):
+    # a stand-in linear probe (its result: a thousandth of the width): the lines are the
+    # subject here, and the L-BFGS fits would only take compile time
+    monkeypatch.setattr(layers.linear, "linear_probe",
+                        lambda x, *args, **kwargs: {"top1": x.shape[1] / 1000})
+    rng = np.random.default_rng(0)
+    train_y, test_y = rng.integers(0, 3, 60), rng.integers(0, 3, 30)
+    train_x = (rng.normal(size=(60, 4)), rng.normal(size=(60, 8)))
+    test_x = (rng.normal(size=(30, 4)), rng.normal(size=(30, 8)))
+    lines = []
+    result = layers.probe_layers(two_stage_resnet(), train_x, train_y, test_x, test_y,
+                                 num_classes=3, log=lines.append)
+    assert [row["linear"] for row in result["layers"]] == [0.004, 0.008]
+    assert len(lines) == 2
+    for i, (line, row) in enumerate(zip(lines, result["layers"], strict=True)):
+        assert re.fullmatch(rf"probe layer {i + 1}/2 stage {i + 1}: "
+                            rf"kNN {100 * row['kNN']:.1f}%, linear {100 * row['linear']:.1f}% "
+                            r"\(\d+ s\)", line), line
+
+
+@pytest.mark.parametrize("baselines", [True, False])
+def test_per_layer_plot_names_its_axes_and_run_and_draws_the_baselines(baselines):
+    rows = [{"layer": "block 1", "dim": 8, "kNN": 0.5, "linear": 0.625},
+            {"layer": "block 2", "dim": 8, "kNN": 0.75, "linear": 0.875}]
+    results = {"pretrained": {"kNN 100%": 0.75, "linear 100%": 0.875, "kNN 1%": 0.5}}
+    if baselines:
+        results["random init"] = {"kNN 100%": 0.25, "linear 100%": 0.375, "kNN 1%": 0.1}
+        results["raw pixels"] = {"kNN 100%": 0.125, "linear 100%": 0.0625, "kNN 1%": 0.1}
+    out = {"step": 7, "method": "dino", "dataset": "digits", "results": results,
+           "per_layer": {"layers": rows, "best": layers.best_layers(rows), "vit_token": "cls"}}
+    figure = layers.layer_figure(out["per_layer"], **job.per_layer_plot_labels(out))
+    try:
+        axes, = figure.axes
+        assert axes.get_title() == "dino on digits, step 7: per layer, all labels"
+        assert axes.get_xlabel() == "ViT block (CLS token, final LayerNorm)"
+        assert axes.get_ylim() == (0, 100)
+        plotted = {line.get_label(): list(line.get_ydata()) for line in axes.lines}
+    finally:
+        figure.clear()
+    expected = {"kNN": [50, 75], "linear": [62.5, 87.5]}
+    if baselines:  # horizontal lines at the all-labels probes of the baselines
+        expected |= {"kNN, random init": [25, 25], "linear, random init": [37.5, 37.5],
+                     "kNN, raw pixels": [12.5, 12.5], "linear, raw pixels": [6.25, 6.25]}
+    assert plotted == expected
 
 
 # ----------------------------------------------------------------------------------------
@@ -345,7 +392,7 @@ def test_watch_skips_a_checkpoint_deleted_before_it_is_restored(trained_workdir,
 
 
 def test_evaluate_job_probes_every_representation_and_layer_from_one_pass(
-        trained_workdir, saved_states, tmp_path, monkeypatch):
+        trained_workdir, saved_states, tmp_path, monkeypatch, capsys):
     workdir = _copy_run(trained_workdir, tmp_path / "run")
     extract = features.extract
     embedders = []
@@ -357,7 +404,10 @@ def test_evaluate_job_probes_every_representation_and_layer_from_one_pass(
     out = job.evaluate(str(workdir), step=4, batch_size=256, per_layer=True)
     # the step asked for, with that step's weights: the features it extracted are those
     # of step 4's saved parameters, not the latest (step 8) ones
-    assert out["step"] == 4
+    assert (out["step"], out["method"], out["dataset"]) == (4, "simclr", "digits")
+    assert re.search(r"probe layer 1/1 block 1: kNN \d+\.\d%, linear \d+\.\d% \(\d+ s\)",
+                     capsys.readouterr().out)
+    assert (workdir / "eval" / "per_layer_step_4.png").read_bytes()[:8] == PNG_SIGNATURE
     config, states = saved_states
     backbone = common.build_backbone(config, axis_name=None)
     images = np.random.default_rng(0).normal(size=(3, SIZE, SIZE, 3)).astype(np.float32)
@@ -411,7 +461,8 @@ def test_outputs_go_to_bucket_workdirs():
         assert [json.loads(line) for line in f] == [{"step": 3, "kNN": 0.5},
                                                      {"step": 4, "kNN": 0.75}]
     rows = [{"layer": "block 1", "dim": 8, "kNN": 0.5, "linear": 0.6}]
-    out = {"step": 7, "results": {"pretrained": {"kNN 100%": 0.5}},
+    out = {"step": 7, "method": "simclr", "dataset": "digits",
+           "results": {"pretrained": {"kNN 100%": 0.5, "linear 100%": 0.5}},
            "per_layer": {"layers": rows, "best": layers.best_layers(rows), "vit_token": "cls"}}
     job.write_outputs(workdir, out)
     with tf.io.gfile.GFile(workdir + "/eval/step_7.json") as f:

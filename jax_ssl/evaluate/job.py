@@ -122,8 +122,9 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
         Features are float32 either way.
 
     Returns:
-      {"step", "dtype", "results": {representation: {protocol: top-1}}} and, when asked
-      for, "per_layer" (``layers.per_layer_probe``'s dict) and "linear_protocol"
+      {"step", "method", "dataset", "dtype", "results": {representation: {protocol:
+      top-1}}} and, when asked for, "per_layer" (``layers.per_layer_probe``'s dict) and
+      "linear_protocol"
       (``protocols.train_and_test``'s dict with the protocol's settings).
     """
     if protocol not in protocols.NAMES:
@@ -169,12 +170,13 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
                 *args, num_classes=num_classes)["top1"]
             results[name][f"linear {regime}"] = linear.linear_probe(
                 *args, num_classes=num_classes)["top1"]
-    out = {"step": step, "dtype": config.dtype, "results": results}
+    out = {"step": step, "method": config.method, "dataset": train_source.name,
+           "dtype": config.dtype, "results": results}
     if per_layer:
         _log(f"per-layer probes of {len(layers.layer_names(backbone))} layers")
         out["per_layer"] = layers.probe_layers(
             backbone, train_layers, train_y, test_layers, test_y,
-            num_classes=num_classes, vit_token=vit_token)
+            num_classes=num_classes, vit_token=vit_token, log=_log)
     if protocol != "fast":
         train_recipe = recipes.make_recipe("mae", size=data.crop_size, scale=PROBE_CROP_SCALE,
                                            normalization=data.recipe_kwargs.normalization)
@@ -200,8 +202,16 @@ def write_outputs(workdir: str, out: dict):
         stem = os.path.join(directory, f"per_layer_step_{step}")
         with tf.io.gfile.GFile(stem + ".txt", "w") as f:
             f.write(layers.format_layer_table(out["per_layer"]) + "\n")
-        layers.plot_layers(out["per_layer"], stem + ".png",
-                           title=f"{os.path.basename(os.path.abspath(workdir))} step {step}")
+        layers.plot_layers(out["per_layer"], stem + ".png", **per_layer_plot_labels(out))
+
+
+def per_layer_plot_labels(out: dict) -> dict:
+    """The per-layer plot's title and its reference lines: the baselines' probes with all
+    labels, the regime of the per-layer probes (none without ``baselines``)."""
+    title = f"{out['method']} on {out['dataset']}, step {out['step']}: per layer, all labels"
+    references = {name: {p: out["results"][name][f"{p} 100%"] for p in layers.PROTOCOLS}
+                  for name in ("random init", "raw pixels") if name in out["results"]}
+    return {"title": title, "references": references}
 
 
 def format_table(results: dict) -> str:

@@ -14,7 +14,10 @@ swept) on all training labels; the result names the best layer per protocol.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import time
+from collections.abc import Callable
 
 import jax.numpy as jnp
 import tensorflow as tf
@@ -77,16 +80,24 @@ def per_layer_probe(backbone, variables, train_source, test_source, recipe, mesh
 
 
 def probe_layers(backbone, train_x, train_y, test_x, test_y, *, num_classes: int,
-                 vit_token: str = "cls", weight_decays=linear.WEIGHT_DECAYS) -> dict:
+                 vit_token: str = "cls", weight_decays=linear.WEIGHT_DECAYS,
+                 log: Callable[[str], None] | None = None) -> dict:
     """``per_layer_probe`` on features already extracted by ``layer_embedder``: tuples of
-    [N, D_l] arrays, one per layer."""
+    [N, D_l] arrays, one per layer. ``log`` gets one progress line per layer (the probes
+    of a deep backbone take minutes)."""
+    names = layer_names(backbone)
     rows = []
-    for name, x, x_test in zip(layer_names(backbone), train_x, test_x, strict=True):
+    for i, (name, x, x_test) in enumerate(zip(names, train_x, test_x, strict=True)):
+        start = time.perf_counter()
         args = (x, train_y, x_test, test_y)
         rows.append({"layer": name, "dim": int(x.shape[1]),
                      "kNN": knn.knn_accuracy(*args, num_classes=num_classes)["top1"],
                      "linear": linear.linear_probe(*args, num_classes=num_classes,
                                                    weight_decays=weight_decays)["top1"]})
+        if log is not None:
+            log(f"probe layer {i + 1}/{len(names)} {name}: "
+                + ", ".join(f"{p} {100 * rows[-1][p]:.1f}%" for p in PROTOCOLS)
+                + f" ({time.perf_counter() - start:.0f} s)")
     return {"layers": rows, "best": best_layers(rows),
             "vit_token": vit_token if isinstance(backbone, VisionTransformer) else None}
 
@@ -125,25 +136,50 @@ def _pyplot():
     return plt
 
 
-def plot_layers(result: dict, path: str, *, title: str = "") -> str:
-    """Writes a PNG line plot of each protocol's top-1 accuracy (%) per layer to ``path``."""
+def layer_axis_label(result: dict) -> str:
+    """What the x axis of the per-layer plot runs over."""
+    token = result.get("vit_token")
+    if token is None:
+        return "ResNet stage (global average pool)"
+    return f"ViT block ({'CLS' if token == 'cls' else 'mean patch'} token, final LayerNorm)"
+
+
+def layer_figure(result: dict, *, title: str = "", references: dict | None = None):
+    """A matplotlib figure of each protocol's top-1 accuracy (%) per layer, on a 0-100 axis.
+
+    ``references``: {name: {protocol: top-1}}, drawn as horizontal lines in the protocol's
+    colour (e.g. a randomly initialised backbone and raw pixels probed the same way).
+    """
     plt = _pyplot()
     rows = result["layers"]
-    names = [r["layer"] for r in rows]
-    figure, axes = plt.subplots(figsize=(max(4.0, 0.6 * len(rows) + 2), 3.5))
+    figure, axes = plt.subplots(figsize=(max(5.0, 0.6 * len(rows) + 3), 4.0))
+    for protocol, marker in zip(PROTOCOLS, "os", strict=True):
+        curve, = axes.plot(range(len(rows)), [100 * r[protocol] for r in rows],
+                           marker=marker, label=protocol)
+        for (name, top1), style in zip((references or {}).items(),
+                                       itertools.cycle(("--", ":", "-."))):
+            axes.axhline(100 * top1[protocol], color=curve.get_color(), linestyle=style,
+                         linewidth=1, label=f"{protocol}, {name}")
+    axes.set_xticks(range(len(rows)), [r["layer"] for r in rows],
+                    rotation=45 if len(rows) > 6 else 0)
+    axes.set_xlabel(layer_axis_label(result))
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.set_ylim(0, 100)  # the whole scale: layers compare by level, not by zoomed slope
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_layers(result: dict, path: str, *, title: str = "",
+                references: dict | None = None) -> str:
+    """Writes ``layer_figure`` as a PNG to ``path`` (local or a bucket)."""
+    figure = layer_figure(result, title=title, references=references)
     try:
-        for protocol, marker in zip(PROTOCOLS, "os", strict=True):
-            axes.plot(range(len(rows)), [100 * r[protocol] for r in rows], marker=marker,
-                      label=protocol)
-        axes.set_xticks(range(len(rows)), names, rotation=45 if len(rows) > 6 else 0)
-        axes.set_ylabel("top-1 accuracy (%)")
-        axes.set_title(title)
-        axes.grid(alpha=0.3)
-        axes.legend()
-        figure.tight_layout()
         tf.io.gfile.makedirs(os.path.dirname(path) or ".")  # local or a bucket (gs://...)
         with tf.io.gfile.GFile(path, "wb") as f:
             figure.savefig(f, format="png", dpi=100)
     finally:
-        plt.close(figure)
+        _pyplot().close(figure)
     return path
