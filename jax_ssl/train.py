@@ -116,7 +116,7 @@ def _format_time(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def progress_line(done: int, total_steps: int, metrics: dict, eta_seconds: float | None
+def _progress_line(done: int, total_steps: int, metrics: dict, eta_seconds: float | None
                   ) -> str:
     """The progress line of step ``done`` (about 80 characters); images/s and ETA only
     where they were measured (``eta_seconds``)."""
@@ -129,12 +129,14 @@ def progress_line(done: int, total_steps: int, metrics: dict, eta_seconds: float
 
 
 # Config keys a resumed run may change: how long it trains, what it logs and keeps, which
-# processes run it, where the data files are, what evaluation reads, and how a step is
-# computed (micro-batches, compute dtype; parameters stay float32). Any other difference
-# would build another state or continue this one under another recipe.
+# processes run it, where the data files are, what evaluation reads, how a step is computed
+# (micro-batches, compute dtype; parameters stay float32), and the learning rate schedule's
+# values (to resume a diverged run with a lower one). Any other difference would build
+# another state or continue this one under another recipe.
 RESUMABLE_KEYS = ("epochs", "total_steps", "log_every", "grad_accum_steps", "dtype",
                   "checkpoint", "distributed", "data.data_dir", "data.eval_split",
-                  "data.eval_resize_size")
+                  "data.eval_resize_size", "optimizer.base_learning_rate",
+                  "optimizer.final_learning_rate", "optimizer.warmup_epochs")
 
 
 def _resumable(key: str) -> bool:
@@ -207,7 +209,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     the model, data, optimizer, batch size or seed) is refused with
     ``IncompatibleWorkdir``; the length (``epochs``, ``total_steps``), ``log_every``,
     ``checkpoint.*``, ``distributed.*``, ``data.data_dir``, the evaluation split and
-    resize, ``grad_accum_steps`` and ``dtype`` may change on resume. A workdir whose
+    resize, ``grad_accum_steps``, ``dtype`` and the learning rate schedule's values
+    (``optimizer.base_learning_rate``, ``final_learning_rate``, ``warmup_epochs``) may
+    change on resume. A workdir whose
     latest checkpoint is at or past ``total_steps`` is finished: nothing is built or
     written. Checkpoints are saved at the multiples of ``checkpoint.every_steps``, at the
     final step and on SIGTERM.
@@ -295,9 +299,10 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 kept = manager.latest_step()
                 raise NonFiniteLoss(
                     f"the loss became {loss} at step {step}; stopping. "
-                    + (f"The last good checkpoint (step {kept}) in {workdir} is kept; "
-                       if kept is not None else "No checkpoint was saved yet; ")
-                    + "lower the learning rate or enable gradient clipping and resume.")
+                    + ("No checkpoint was saved yet" if kept is None else
+                       f"The last good checkpoint (step {kept}) in {workdir} is kept")
+                    + ": lower the learning rate (optimizer.base_learning_rate) and run "
+                    "again to resume.")
             window_steps += 1
             done = step + 1
             if window_start is None or done % log_every == 0 or done == total_steps:
@@ -309,7 +314,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
                     metrics["images_per_second"] = window_steps * config.batch_size / elapsed
                     eta = (total_steps - done) * elapsed / window_steps
                 writer.write(done, metrics)
-                _log(progress_line(done, total_steps, metrics, eta))
+                _log(_progress_line(done, total_steps, metrics, eta))
                 window_start, window_steps = perf_counter(), 0
             checkpoints.save(manager, done, state, config,
                              force=done == total_steps or bool(preempted))

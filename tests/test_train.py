@@ -290,12 +290,10 @@ def test_another_run_in_the_workdir_is_refused_before_anything_is_written(finish
                        match=r"holds a run with another config \(method 'simclr' -> 'byol', "
                              r".*another --workdir"):
         train.train(tiny_config("byol"), str(finished_run.workdir))
-    # another model for the same method, its learning rate too
-    bigger = tiny_config("simclr", **{"model.backbone_kwargs.depth": 2,
-                                      "optimizer.base_learning_rate": 1.0})
+    # another model for the same method, another optimizer setting too
+    bigger = tiny_config("simclr", **{"model.backbone_kwargs.depth": 2, "optimizer.b2": 0.9})
     with pytest.raises(train.IncompatibleWorkdir,
-                       match=r"model.backbone_kwargs.depth 1 -> 2, "
-                             r"optimizer.base_learning_rate 0.008 -> 1.0\)"):
+                       match=r"model.backbone_kwargs.depth 1 -> 2, optimizer.b2 0.999 -> 0.9\)"):
         train.train(bigger, str(finished_run.workdir))
     assert _snapshot(finished_run.workdir) == before
     # a run stopped before its first checkpoint has only its config.json
@@ -305,13 +303,15 @@ def test_another_run_in_the_workdir_is_refused_before_anything_is_written(finish
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
 
 
-def test_resume_may_change_the_length_logging_checkpoints_and_processes():
+def test_resume_may_change_the_length_logging_checkpoints_processes_and_learning_rate():
     saved = tiny_config("simclr")
     changed = tiny_config("simclr", epochs=3.0, total_steps=100, log_every=7,
                           grad_accum_steps=2, dtype="bfloat16",
                           **{"checkpoint.every_steps": 9, "checkpoint.keep": 5,
                              "checkpoint.keep_every": 50, "distributed.enabled": True,
-                             "data.data_dir": "/elsewhere", "data.eval_split": "train"})
+                             "data.data_dir": "/elsewhere", "data.eval_split": "train",
+                             "optimizer.base_learning_rate": 1e-5,
+                             "optimizer.warmup_epochs": 1})
     assert train.config_differences(saved, changed) == {}
     changed.seed, changed.batch_size = 1, 32
     changed.data.recipe_kwargs.size = 12
