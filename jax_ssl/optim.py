@@ -23,13 +23,15 @@ def warmup_cosine(base: float, final: float, total_steps: int, warmup_steps: int
                   warmup_start: float = 0.0):
     """Linear ``warmup_start → base`` over ``warmup_steps``, then cosine ``base → final``.
 
-    The cosine reaches ``final`` at ``total_steps``, as DINO's ``cosine_scheduler``.
+    DINO's ``cosine_scheduler``: the warm-up is its ``np.linspace``, whose last step is
+    already ``base`` (so is the first cosine step), and the cosine reaches ``final`` at
+    ``total_steps``.
     """
     decay_steps = max(total_steps - warmup_steps, 1)
 
     def schedule(step):
         step = jnp.asarray(step, jnp.float32)
-        warm = warmup_start + (base - warmup_start) * step / max(warmup_steps, 1)
+        warm = warmup_start + (base - warmup_start) * step / max(warmup_steps - 1, 1)
         t = jnp.clip((step - warmup_steps) / decay_steps, 0.0, 1.0)
         cos = final + 0.5 * (base - final) * (1.0 + jnp.cos(jnp.pi * t))
         return jnp.where(step < warmup_steps, warm, cos)
