@@ -1,13 +1,17 @@
 """Schedules and optimizers (DESIGN.md §6) against independent NumPy references of the
 official codes: DINO's ``cosine_scheduler`` and ``clip_gradients``, SimCLR's LARS."""
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import pytest
 
+from jax_ssl import config as config_lib
 from jax_ssl import optim
+
+CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
 
 
 def dino_cosine_scheduler(base, final, total_steps, warmup_steps=0, warmup_start=0.0):
@@ -29,14 +33,13 @@ def optimizer_config(name, *, learning_rate=1.0, final_learning_rate=None, warmu
         "warmup_epochs": warmup_epochs, "weight_decay": weight_decay, **extra}})
 
 
-def updates_over_steps(tx, params, grads, num_steps):
-    """The update of each of ``num_steps`` steps, applied one after the other."""
-    state, updates = tx.init(params), []
-    for _ in range(num_steps):
-        update, state = tx.update(grads, state, params)
+def steps(tx, params, grads):
+    """(params before the step, its update) of successive steps, one per ``grads`` tree."""
+    state = tx.init(params)
+    for g in grads:
+        update, state = tx.update(g, state, params)
+        yield params, update
         params = optax.apply_updates(params, update)
-        updates.append((update, params))
-    return updates
 
 
 STEPS = (0, 4, 5, 6, 12, 19)  # start, last warm-up step, first cosine step, mid, last
@@ -60,7 +63,84 @@ def test_optimizer_applies_the_scaled_learning_rate_of_each_step():
     reference = dino_cosine_scheduler(0.8, 0.01, 20, warmup_steps=5)
     np.testing.assert_allclose([learning_rate(s) for s in STEPS], reference[list(STEPS)],
                                rtol=1e-6)
-    params = {"w": jnp.zeros(3)}
-    applied = [-float(u["w"][0]) for u, _ in
-               updates_over_steps(tx, params, {"w": jnp.ones(3)}, 20)]
+    applied = [-float(u["w"][0]) for _, u in steps(tx, {"w": jnp.zeros(3)},
+                                                   [{"w": jnp.ones(3)}] * 20)]
     np.testing.assert_allclose(applied, reference, rtol=1e-6)
+
+
+def test_dino_weight_decay_applied_each_step_follows_its_cosine_schedule():
+    """AdamW at learning rate 1 on zero gradients moves a kernel by exactly −wd(k)·p: the
+    decay read off each step is DINO's ``cosine_scheduler(0.04, 0.4)``; biases and norm
+    scales do not decay."""
+    config = config_lib.from_file(CONFIGS / "dino_digits.py")
+    config.batch_size = 256
+    config.optimizer.update(base_learning_rate=1.0, final_learning_rate=1.0, warmup_epochs=0)
+    tx, _ = optim.optimizer(config, total_steps=8, steps_per_epoch=4)
+    params = {"kernel": jnp.full((2, 3), 2.0), "bias": jnp.ones(3), "scale": jnp.ones(3)}
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    applied = []
+    for before, update in steps(tx, params, [zeros] * 8):
+        applied.append(-float(update["kernel"][0, 0] / before["kernel"][0, 0]))
+        assert not np.any(update["bias"]) and not np.any(update["scale"])
+    np.testing.assert_allclose(applied, dino_cosine_scheduler(0.04, 0.4, 8), rtol=1e-5)
+
+
+def simclr_lars_update(w, g, velocity, *, lr, weight_decay, momentum, trust_coefficient,
+                       adapted):
+    """(update, velocity) of SimCLR's LARS (classic momentum) for one tensor; ``adapted``
+    tensors take weight decay and the trust ratio η‖w‖/‖g‖, the others plain momentum."""
+    trust = 1.0
+    if adapted:
+        g = g + weight_decay * w
+        w_norm, g_norm = np.linalg.norm(w), np.linalg.norm(g)
+        if w_norm > 0 and g_norm > 0:
+            trust = trust_coefficient * w_norm / g_norm
+    velocity = momentum * velocity + lr * trust * g
+    return -velocity, velocity
+
+
+def test_lars_adapts_kernels_and_leaves_biases_and_norms_to_momentum_sgd(rng):
+    """Two LARS steps on a dense layer and a norm layer: the kernel's updates are SimCLR's
+    with decay and trust ratio, the biases' and the scale's momentum SGD of the raw
+    gradient (SimCLR excludes 'bias' and 'batch_normalization' by name)."""
+    hyper = dict(lr=0.5, weight_decay=0.1, momentum=0.9, trust_coefficient=0.02)
+    config = optimizer_config("lars", learning_rate=hyper["lr"],
+                              weight_decay=hyper["weight_decay"], momentum=hyper["momentum"],
+                              trust_coefficient=hyper["trust_coefficient"])
+    tx, _ = optim.optimizer(config, total_steps=10, steps_per_epoch=5)
+    shapes = {"dense_kernel": (3, 2), "dense_bias": (2,), "norm_scale": (2,), "norm_bias": (2,)}
+    params = {k: 1 + rng.normal(size=shape).astype(np.float32) for k, shape in shapes.items()}
+    grads = [{k: rng.normal(size=shape).astype(np.float32) for k, shape in shapes.items()}
+             for _ in range(2)]
+    velocity = {k: np.zeros(shape) for k, shape in shapes.items()}
+    for step, (before, update) in enumerate(steps(tx, params, grads)):
+        for name in shapes:
+            adapted = name == "dense_kernel"
+            expected, velocity[name] = simclr_lars_update(
+                np.asarray(before[name], np.float64), grads[step][name], velocity[name],
+                adapted=adapted, **hyper)
+            np.testing.assert_allclose(update[name], expected, rtol=1e-5, err_msg=name)
+            if not adapted and step == 0:  # momentum SGD's first step: −lr·g
+                np.testing.assert_allclose(update[name], -hyper["lr"] * grads[0][name],
+                                           rtol=1e-6, err_msg=name)
+
+
+def dino_clip_gradients(g, clip):
+    """facebookresearch/dino ``clip_gradients`` for one tensor."""
+    coefficient = clip / (np.linalg.norm(g) + 1e-6)
+    return g * coefficient if coefficient < 1 else g
+
+
+def test_gradients_are_clipped_per_tensor_not_by_the_global_norm():
+    """Plain SGD at learning rate 1 with ``clip_per_tensor`` 3: a gradient of norm 6 is
+    scaled to norm 3, one of norm 1 is untouched (a global-norm clip would shrink both)."""
+    config = optimizer_config("sgd", momentum=0.0, clip_per_tensor=3.0)
+    tx, _ = optim.optimizer(config, total_steps=10, steps_per_epoch=5)
+    grads = {"over": jnp.array([0.0, 6.0]), "under": jnp.array([0.6, 0.8])}
+    params = jax.tree.map(jnp.ones_like, grads)
+    (_, update), = steps(tx, params, [grads])
+    for name, g in grads.items():
+        np.testing.assert_allclose(-update[name], dino_clip_gradients(np.asarray(g), 3.0),
+                                   rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(np.linalg.norm(update["over"]), 3.0, rtol=1e-6)
+    np.testing.assert_array_equal(-update["under"], grads["under"])
