@@ -7,9 +7,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import pytest
+from test_configs import recipe_batch
+from test_train import tiny_config
 
 from jax_ssl import config as config_lib
-from jax_ssl import optim
+from jax_ssl import methods, optim
 
 CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
 
@@ -144,3 +147,32 @@ def test_gradients_are_clipped_per_tensor_not_by_the_global_norm():
                                    rtol=1e-6, err_msg=name)
     np.testing.assert_allclose(np.linalg.norm(update["over"]), 3.0, rtol=1e-6)
     np.testing.assert_array_equal(-update["under"], grads["under"])
+
+
+def test_ema_momentum_is_the_cosine_from_base_to_one():
+    """BYOL's τ = 1 − (1 − τ_base)(cos(πk/K) + 1)/2: τ_base at step 0, 1 at step K."""
+    k = np.array([0, 1, 3, 5, 9, 10])
+    expected = 1 - (1 - 0.9) * (np.cos(np.pi * k / 10) + 1) / 2
+    np.testing.assert_allclose([optim.ema_momentum(0.9, 10)(s) for s in k], expected,
+                               rtol=1e-6)
+    np.testing.assert_allclose(expected[[0, -1]], [0.9, 1.0])
+
+
+@pytest.mark.parametrize("method", ["byol", "moco_v3", "dino"])
+def test_teacher_update_is_the_ema_with_the_momentum_of_the_step(method):
+    """``after_update`` at step k: teacher ← m(k)·teacher + (1 − m(k))·student for the
+    backbone and head (not BYOL's and MoCo's predictor), m(k) the cosine from 0.9."""
+    config = tiny_config(method)
+    config[method].base_momentum = 0.9
+    module = methods.get(method)
+    params, state = module.init(jax.random.PRNGKey(0), config, recipe_batch(config))
+    student = jax.tree.map(lambda p: p + 1.0, params)  # the student after a step
+    step, total_steps = 3, 10
+    new_state = module.after_update(student, state, step, config=config,
+                                    total_steps=total_steps, steps_per_epoch=5)
+    m = 1 - (1 - 0.9) * (np.cos(np.pi * step / total_steps) + 1) / 2
+    assert set(new_state["teacher"]) == {"backbone", "head"}
+    expected = jax.tree.map(lambda t, s: m * np.asarray(t) + (1 - m) * np.asarray(s),
+                            state["teacher"], {k: student[k] for k in new_state["teacher"]})
+    jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-7),
+                 new_state["teacher"], expected)
