@@ -1,5 +1,6 @@
 """Schedules and optimizers (DESIGN.md §6) against independent NumPy references of the
 official codes: DINO's ``cosine_scheduler`` and ``clip_gradients``, SimCLR's LARS."""
+import functools
 import pathlib
 
 import jax
@@ -12,7 +13,8 @@ from test_configs import recipe_batch
 from test_train import tiny_config
 
 from jax_ssl import config as config_lib
-from jax_ssl import methods, optim
+from jax_ssl import methods, optim, parallel, train
+from jax_ssl.data import pipeline
 
 CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
 
@@ -176,3 +178,89 @@ def test_teacher_update_is_the_ema_with_the_momentum_of_the_step(method):
                             state["teacher"], {k: student[k] for k in new_state["teacher"]})
     jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-7),
                  new_state["teacher"], expected)
+
+
+def trainer_states(config, num_steps, *, steps_per_epoch, total_steps=10):
+    """The trainer's state (on the host) before and after each of ``num_steps`` steps on
+    one device, each step on the same batch of 16 random images."""
+    rng = np.random.default_rng(0)
+    batch = {k: rng.uniform(size=(16, *v.shape[1:])).astype(v.dtype)
+             for k, v in recipe_batch(config).items()}
+    mesh = parallel.data_mesh(jax.devices()[:1])
+    method = methods.get(config.method)
+    params, method_state = jax.jit(functools.partial(method.init, config=config, batch=batch))(
+        jax.random.PRNGKey(0))
+    tx, learning_rate = optim.optimizer(config, total_steps, steps_per_epoch)
+    step = train.make_train_step(method, tx, config, mesh, learning_rate,
+                                 total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+    global_batch = next(pipeline.global_batches(iter([batch]), mesh))
+    states = [jax.device_get({"step": np.zeros((), np.int32), "params": params,
+                              "opt_state": tx.init(params), "method_state": method_state})]
+    for _ in range(num_steps):  # the step donates its input: each state is copied out first
+        state, _ = step(jax.device_put(states[-1], parallel.replicated_sharding(mesh)),
+                        global_batch)
+        states.append(jax.device_get(state))
+    return states
+
+
+# Heads shrunk and no local crops: the step compiles in seconds.
+SMALL_HEADS = {"data.recipe_kwargs.num_local": 0, "dino.hidden_dim": 32,
+               "dino.bottleneck_dim": 16, "dino.out_dim": 64, "swav.hidden_dim": 32,
+               "swav.output_dim": 16, "swav.num_prototypes": 8}
+
+
+def small(method, **overrides):
+    return tiny_config(method, **{k: v for k, v in SMALL_HEADS.items()
+                                  if not k.startswith(("dino", "swav")) or
+                                  k.startswith(method)}, **overrides)
+
+
+def max_change(before, after):
+    return max(float(np.abs(a - b).max()) for a, b in
+               zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True))
+
+
+def adam_moments(state, *keys):
+    """Adam's first and second moments of the tensor at ``keys`` of the params."""
+    def at(tree):
+        for key in keys:
+            tree = tree[key]
+        return tree
+    return [at(optax.tree_utils.tree_get(state["opt_state"], name)) for name in ("mu", "nu")]
+
+
+def test_dino_last_layer_frozen_the_first_epoch_and_teacher_follows_each_step():
+    """``freeze_last_layer`` 1 with 2 steps an epoch: steps 0 and 1 leave the head's last
+    layer and its Adam moments exactly as they were, step 2 moves them; every step moves
+    the teacher by the EMA with that step's momentum."""
+    config = small("dino", **{"dino.freeze_last_layer": 1, "dino.base_momentum": 0.9})
+    states = trainer_states(config, 3, steps_per_epoch=2)
+    last_layer = [s["params"]["head"]["last_layer"] for s in states]
+    moments = [adam_moments(s, "head", "last_layer") for s in states]
+    assert max_change(last_layer[0], last_layer[1]) == 0 == max_change(last_layer[0],
+                                                                       last_layer[2])
+    assert not np.any(jax.tree.leaves(moments[1:3]))
+    assert max_change(last_layer[2], last_layer[3]) > 0
+    assert all(np.any(m) for m in jax.tree.leaves(moments[3]))
+    assert max_change(states[0]["params"]["backbone"], states[1]["params"]["backbone"]) > 0
+    for k in range(3):
+        m = 1 - (1 - 0.9) * (np.cos(np.pi * k / 10) + 1) / 2
+        expected = jax.tree.map(lambda t, s, m=m: m * t + (1 - m) * s,
+                                states[k]["method_state"]["teacher"],
+                                {p: states[k + 1]["params"][p] for p in ("backbone", "head")})
+        jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-7),
+                     states[k + 1]["method_state"]["teacher"], expected)
+
+
+def test_swav_prototypes_frozen_for_the_first_steps():
+    """``freeze_prototypes_steps`` 2: steps 0 and 1 take no update of the prototypes (their
+    Adam moments stay zero; re-normalising the unit vectors, as SwAV does every step,
+    moves them by rounding only), step 2 moves them as a step of AdamW does."""
+    config = small("swav", **{"swav.freeze_prototypes_steps": 2})
+    states = trainer_states(config, 3, steps_per_epoch=5)
+    prototypes = [s["params"]["prototypes"] for s in states]
+    moments = [adam_moments(s, "prototypes") for s in states]
+    assert max(max_change(prototypes[0], p) for p in prototypes[1:3]) < 1e-6
+    assert not np.any(jax.tree.leaves(moments[1:3]))
+    assert max_change(prototypes[2], prototypes[3]) > 1e-4
+    assert all(np.any(m) for m in jax.tree.leaves(moments[3]))
