@@ -86,6 +86,27 @@ def shard_over_data(fn: Callable, mesh: Mesh, *, in_specs=BATCH_SPEC,
             functools.partial(losses.info_nce, axis_name=DATA_AXIS), mesh))(z1, z2)
 
     Gradients taken outside (``jax.grad`` of the returned function) are those of the
-    global-batch computation.
+    global-batch computation. An argument whose split axis the devices do not divide is
+    the input pipeline's ValueError, raised before ``fn`` is traced.
     """
-    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
+    per_device = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs)
+
+    def run(*args):
+        specs = (in_specs,) * len(args) if isinstance(in_specs, P) else in_specs
+        for spec, arg in zip(specs, args, strict=False):  # shard_map reports a mismatch
+            jax.tree.map(lambda s, a: _check_split_axes(s, a, mesh), spec, arg,
+                         is_leaf=lambda s: isinstance(s, P))
+        return per_device(*args)
+
+    return run
+
+
+def _check_split_axes(spec: P, arrays, mesh: Mesh) -> None:
+    """Every axis of ``arrays`` that ``spec`` splits over ``DATA_AXIS`` divisible by the
+    devices (shard_map's own error is a paragraph about mesh axes)."""
+    split = [axis for axis, names in enumerate(spec)
+             if DATA_AXIS in (names if isinstance(names, tuple) else (names,))]
+    for shape in map(np.shape, jax.tree.leaves(arrays)):
+        for axis in split:
+            if axis < len(shape):  # a spec longer than the array is shard_map's to report
+                check_batch_divisible(shape[axis], mesh)

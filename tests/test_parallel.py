@@ -8,6 +8,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from jax_ssl import losses, parallel
+from jax_ssl.data import pipeline
 
 
 def test_data_mesh_spans_all_devices():
@@ -50,3 +51,40 @@ def test_shard_over_data_runs_a_loss_as_in_the_docstring(rng):
     loss = jax.jit(parallel.shard_over_data(
         functools.partial(losses.info_nce, axis_name=parallel.DATA_AXIS), mesh))
     np.testing.assert_allclose(loss(z1, z2), losses.info_nce(z1, z2), rtol=1e-5)
+
+
+def _pipeline_message(global_batch_size):
+    """What the input pipeline says of a global batch the 8 devices do not divide."""
+    batches = pipeline.global_batches(iter([{"x": np.zeros((global_batch_size, 1))}]),
+                                      parallel.data_mesh())
+    with pytest.raises(ValueError) as error:
+        next(batches)
+    return str(error.value)
+
+
+def test_shard_over_data_refuses_an_indivisible_batch_as_the_pipeline_does():
+    """12 rows on 8 devices: the pipeline's one-line message (not shard_map's paragraph),
+    before the loss is traced."""
+    traced = []
+
+    def loss(z1, z2):
+        traced.append(z1.shape)
+        return losses.info_nce(z1, z2, axis_name=parallel.DATA_AXIS)
+
+    global_loss = jax.jit(parallel.shard_over_data(loss, parallel.data_mesh()))
+    z = np.ones((12, 4), np.float32)
+    with pytest.raises(ValueError) as error:
+        global_loss(z, z)
+    assert str(error.value) == _pipeline_message(12)
+    assert "\n" not in str(error.value) and "12" in str(error.value) and not traced
+
+
+def test_shard_over_data_checks_the_axis_each_spec_splits():
+    """Per-argument specs: the batch on axis 1 is checked (8 → fine, 12 → the error);
+    a replicated argument of any length is not."""
+    run = parallel.shard_over_data(
+        lambda views, scale: jax.lax.psum(views.sum(), parallel.DATA_AXIS) * scale.sum(),
+        parallel.data_mesh(), in_specs=(P(None, parallel.DATA_AXIS), P()))
+    np.testing.assert_allclose(run(np.ones((2, 8)), np.ones(3)), 48.0)
+    with pytest.raises(ValueError, match=r"^global batch size 12 is not divisible by the 8 "):
+        run(np.ones((2, 12)), np.ones(3))
