@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from jax_ssl import parallel
-from jax_ssl.data import pipeline, sources
+from jax_ssl.data import pipeline, recipes, sources
 
 N = 250
 
@@ -173,3 +173,27 @@ def test_tfds_source_streams_per_process_and_evaluates_once(tfds_dir):
                                        ).as_numpy_iterator():
             values += b["value"][b["mask"]].tolist()
     assert sorted(values) == list(range(50))
+
+
+def _digits_batches(num_parallel_calls, threads, monkeypatch):
+    """The first 3 batches of SimCLR-augmented digits with ``num_parallel_calls`` for the
+    pipeline's map (its AUTOTUNE) on a private pool of ``threads`` (0: TF's shared one)."""
+    monkeypatch.setattr(pipeline, "AUTOTUNE", num_parallel_calls)
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    source = sources.get_source("digits", image_size=16)
+    batches = pipeline.train_batches(source, recipes.make_recipe("simclr", size=12),
+                                     global_batch_size=32, seed=3, process_index=0,
+                                     process_count=1)
+    return _take(batches.with_options(options), 3)
+
+
+def test_batches_do_not_depend_on_tf_data_parallelism(monkeypatch):
+    """Bitwise the same images, augmentations and labels with one map call on one thread
+    as with AUTOTUNE's calls on 8 private threads."""
+    sequential = _digits_batches(1, 1, monkeypatch)
+    parallel_ = _digits_batches(tf.data.AUTOTUNE, 8, monkeypatch)
+    for expected, actual in zip(sequential, parallel_, strict=True):
+        assert expected.keys() == actual.keys() == {"views", "label"}
+        for key in expected:
+            np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
