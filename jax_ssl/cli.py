@@ -44,22 +44,74 @@ def bundled_config(name: str) -> str | None:
     return str(path) if path.is_file() else None
 
 
+def _config_arguments(argv: list[str]):
+    """``(index, prefix, value)`` of each ``--config`` value in ``argv`` (``--config=V``
+    or ``--config V``)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            yield i, "--config=", arg[len("--config="):]
+        elif i > 0 and argv[i - 1] == "--config":
+            yield i, "", arg
+
+
 def _resolve_config_argument(argv: list[str]) -> list[str]:
     """``--config NAME`` → the bundled file's path, where NAME is no file of its own."""
     argv = list(argv)
-    for i, arg in enumerate(argv):
-        if arg.startswith("--config="):
-            prefix, value = "--config=", arg[len("--config="):]
-        elif i > 0 and argv[i - 1] == "--config":
-            prefix, value = "", arg
-        else:
-            continue
+    for i, prefix, value in _config_arguments(argv):
         if not os.path.exists(value) and os.sep not in value and (path := bundled_config(value)):
             argv[i] = prefix + path
     return argv
 
 
-def _run(main, usage: str, names: list[str]):
+def _fail(message: str):
+    """Ends the command with ``message`` on one line and status 2 (no traceback)."""
+    print(f"{os.path.basename(sys.argv[0])}: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _missing_config_file(argv: list[str]) -> str | None:
+    """The message for a ``--config`` that names no file (ml_collections would report it
+    on first use, as a chained ``OSError``), or None."""
+    for _, _, value in _config_arguments(argv):
+        path = value.split(":")[0]  # FILE:ARG passes ARG to get_config
+        if not os.path.isfile(path):
+            return (f"--config {value}: no such config file, nor a bundled config of that "
+                    "name (e.g. simclr_fashion_mnist; configs/README.md lists them).")
+    return None
+
+
+def _innermost_message(error: BaseException) -> str:
+    """The message inside ``error``, unwrapping an exception given as an argument
+    (ml_collections raises ``AttributeError(KeyError(message))``)."""
+    while error.args and isinstance(error.args[0], BaseException):
+        error = error.args[0]
+    return error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
+
+
+def _unknown_override(error: BaseException, argv: list[str]) -> str:
+    """One line for a ``--config.KEY`` that the config does not have, with the suggestion
+    of ml_collections' "did you mean" where it makes one."""
+    first, _, suggestion = _innermost_message(error).partition("\n")
+    key = first.strip("'\"")
+    overrides = [arg.split("=")[0] for arg in argv if arg.startswith("--config.")]
+    flag = next((f for f in overrides if key in f.split(".")[1:]), "--config")
+    return (f"{flag}: the config has no key {key!r}. "
+            + (suggestion or "--print_config lists its keys."))
+
+
+def _parse_train_flags(argv: list[str]) -> list[str]:
+    """absl's parsing (a bad flag value: one line and status 1), with the config flag's
+    errors on one line too: a missing config file and a ``--config.KEY`` that the config
+    does not have (absl chains three tracebacks around its "did you mean")."""
+    if message := _missing_config_file(argv):
+        _fail(message)
+    try:
+        return app.parse_flags_with_usage(argv)
+    except (AttributeError, KeyError) as e:
+        _fail(_unknown_override(e, argv))
+
+
+def _run(main, usage: str, names: list[str], flags_parser=app.parse_flags_with_usage):
     """``app.run(main)`` with ``usage`` and the flags ``names`` shown by ``--help``.
 
     absl's ``--help`` lists the key flags of ``sys.argv[0]``, which for a console script
@@ -68,7 +120,7 @@ def _run(main, usage: str, names: list[str]):
     for name in names:
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
     sys.modules["__main__"].__doc__ = usage
-    app.run(main, argv=_resolve_config_argument(sys.argv))
+    app.run(main, argv=_resolve_config_argument(sys.argv), flags_parser=flags_parser)
 
 
 def _quiet_absl():
@@ -88,10 +140,22 @@ def _train_main(argv):
         return
     if not f.workdir:
         raise app.UsageError("--workdir is required: the directory for checkpoints and logs.")
-    _quiet_absl()
-    from jax_ssl import train
+    start_training(f.config, f.workdir)
 
-    train.train(f.config, f.workdir)
+
+def start_training(config, workdir: str) -> None:
+    """Validates ``config``, then trains it in ``workdir``; a config error (from here or
+    the trainer) ends the command with its one line."""
+    from jax_ssl.config import ConfigError, validate
+
+    try:
+        validate(config)  # before the trainer builds anything or touches the workdir
+        _quiet_absl()
+        from jax_ssl import train
+
+        train.train(config, workdir)
+    except ConfigError as e:
+        _fail(str(e))
 
 
 def train():
@@ -105,7 +169,8 @@ def train():
     flags.DEFINE_bool("print_config", False, "Print every key of the config (with overrides) "
                       "and what it means, then exit.")
     flags.mark_flags_as_required(["config"])
-    _run(_train_main, TRAIN_USAGE, ["config", "workdir", "print_config"])
+    _run(_train_main, TRAIN_USAGE, ["config", "workdir", "print_config"],
+         flags_parser=_parse_train_flags)
 
 
 EVAL_FLAGS = ["workdir", "step", "baselines", "batch_size", "per_layer", "vit_token",
@@ -125,16 +190,18 @@ def define_eval_flags(values: flags.FlagValues = flags.FLAGS):
     """Defines ``jax-ssl-eval``'s flags (``EVAL_FLAGS``) in ``values``.
 
     The choices are spelt out so that --help does not import the evaluation job;
-    tests/test_cli.py checks them against jax_ssl.evaluate's own.
+    tests/test_cli.py checks them against jax_ssl.evaluate's own. Numbers out of range
+    (a negative --step or --poll_seconds, --batch_size or --max_idle_polls below 1) are
+    flag errors, reported before the job starts.
     """
     into = {"flag_values": values}
     flags.DEFINE_string("workdir", None, "The training run's --workdir.", **into)
     flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest complete one).",
-                         **into)
+                         lower_bound=0, **into)
     flags.DEFINE_bool("baselines", True, "Also evaluate a random backbone and raw pixels.",
                       **into)
     flags.DEFINE_integer("batch_size", 512, "Global batch of the feature extraction (and of "
-                         "a protocol's training).", **into)
+                         "a protocol's training).", lower_bound=1, **into)
     flags.DEFINE_bool("per_layer", False, "Also kNN and linear probes of every ResNet stage "
                       "/ ViT block, with a plot in WORKDIR/eval/.", **into)
     flags.DEFINE_enum("vit_token", "cls", ["cls", "mean"], "Per-layer ViT representation: "
@@ -143,14 +210,16 @@ def define_eval_flags(values: flags.FlagValues = flags.FLAGS):
                       "'fast' (L-BFGS on precomputed features) or also an official protocol.",
                       **into)
     flags.DEFINE_integer("protocol_epochs", None, "Epochs of the official protocol (default: "
-                         "its own, 100 or 90).", **into)
+                         "its own, 100 or 90).", lower_bound=0, **into)
     flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "Compute dtype of the backbone "
                       "(default: the run's); features are float32 either way.", **into)
     flags.DEFINE_bool("watch", False, "Keep polling WORKDIR/checkpoints and evaluate each new "
                       "complete checkpoint once (ignores --step).", **into)
-    flags.DEFINE_float("poll_seconds", 60.0, "Watch mode: seconds between listings.", **into)
+    flags.DEFINE_float("poll_seconds", 60.0, "Watch mode: seconds between listings.",
+                       lower_bound=0, **into)
     flags.DEFINE_integer("max_idle_polls", None, "Watch mode: stop after this many listings "
-                         "in a row found nothing new (default: never).", **into)
+                         "in a row found nothing new (default: never).", lower_bound=1,
+                         **into)
 
 
 def evaluate():

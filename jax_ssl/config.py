@@ -11,14 +11,28 @@ preset of ``dataset``; a config file then sets its method's section and override
 ``from_file(path)`` runs a config file's ``get_config()`` (the demo, the benchmarks and
 configs built on another config load them so). ``KEY_HELP`` says what each trainer key
 means; ``describe(config)`` lists a config's keys with it (``jax-ssl-train
---print_config``).
+--print_config``). ``validate(config)`` checks a config whole before anything is built
+(every number in range, every name known, every combination consistent) and raises
+``ConfigError`` with one line naming the key, its value and what is allowed; its rules
+are the tables ``trainer_rules()``, ``METHOD_RULES`` and ``COMBINATIONS``.
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import functools
 import importlib.util
+import inspect
+import math
+import numbers
 import os
+import typing
+from collections.abc import Callable
+from typing import Any
 
 import ml_collections
+
+from jax_ssl import methods  # the names only: its package imports no method
 
 # Per dataset: the source, its evaluation split, the side of the crops the recipes make,
 # the side the eval transform resizes to before its centre crop, and the normalisation.
@@ -301,3 +315,396 @@ def from_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config()
+
+
+# --- Validation: a config is checked whole before anything is built, written or computed.
+
+class ConfigError(ValueError):
+    """A config that cannot train: one line naming the key, its value and what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What a key may hold: ``allowed`` says it (in the error), ``accepts`` tests it.
+    An ``optional`` key may be absent or None: the code that reads it has a default."""
+    allowed: str
+    accepts: Callable[[Any], bool]
+    optional: bool = False
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def integer(minimum: int | None = None) -> Rule:
+    if minimum is None:
+        return Rule("an integer", _is_integer)
+    return Rule(f"an integer >= {minimum}", lambda v: _is_integer(v) and v >= minimum)
+
+
+def number(low: float, high: float = math.inf, *, low_open: bool = False,
+           high_open: bool = False) -> Rule:
+    """A finite number from ``low`` to ``high``, each end included unless ``*_open``."""
+    def accepts(v):
+        return (_is_number(v) and (v > low if low_open else v >= low)
+                and (v < high if high_open else v <= high))
+    if high == math.inf:
+        return Rule(f"a number {'>' if low_open else '>='} {low:g}", accepts)
+    brackets = "(" if low_open else "[", ")" if high_open else "]"
+    return Rule(f"a number in {brackets[0]}{low:g}, {high:g}{brackets[1]}", accepts)
+
+
+def choice(names) -> Rule:
+    names = tuple(names)
+    return Rule(f"one of {', '.join(names)}", lambda v: isinstance(v, str) and v in names)
+
+
+def optional(rule: Rule) -> Rule:
+    return Rule(f"{rule.allowed} or None", lambda v: v is None or rule.accepts(v), optional=True)
+
+
+def sequence(minimum: int, *, distinct: bool = False, what: str = "integers") -> Rule:
+    """A non-empty tuple of integers >= ``minimum``."""
+    def accepts(v):
+        return (isinstance(v, (tuple, list)) and len(v) > 0
+                and all(_is_integer(x) and x >= minimum for x in v)
+                and (not distinct or len(set(v)) == len(v)))
+    return Rule(f"a non-empty tuple of {'distinct ' if distinct else ''}{what} >= {minimum}",
+                accepts)
+
+
+SOURCE_NAMES = ("digits", "fashion_mnist")  # the forms of data/sources.py's get_source
+SOURCE_PREFIXES = ("folder:", "tfds:")
+SOURCE = Rule("digits, fashion_mnist, folder:<path> or tfds:<name>", lambda v: isinstance(
+    v, str) and (v in SOURCE_NAMES or any(v.startswith(p) and v != p for p in SOURCE_PREFIXES)))
+SECTION = Rule("a section of keys (a dict)", lambda v: isinstance(v, ml_collections.ConfigDict))
+BOOLEAN = Rule("True or False", lambda v: isinstance(v, bool))
+TEXT = Rule("a string", lambda v: isinstance(v, str))
+NAME = Rule("a non-empty string", lambda v: isinstance(v, str) and bool(v))
+POSITIVE = number(0, low_open=True)
+NON_NEGATIVE = number(0)
+FRACTION = number(0, 1)
+MOMENTUM = number(0, 1, high_open=True)
+WIDTH = integer(1)
+
+# The optimizers of optim.optimizer: the keys each reads besides the shared ones.
+OPTIMIZER_KEYS = {"lars": ("momentum", "trust_coefficient"), "adamw": ("b1", "b2"),
+                  "sgd": ("momentum", "nesterov")}
+
+# Each method's section, as jax_ssl/methods/<method>.py reads it.
+METHOD_RULES = {
+    "simclr": dict(temperature=POSITIVE, projector_dim=WIDTH, projector_layers=WIDTH,
+                   projector_hidden_dim=optional(WIDTH)),  # None: the backbone's width
+    "moco_v3": dict(temperature=POSITIVE, base_momentum=FRACTION, projector_layers=WIDTH,
+                    hidden_dim=WIDTH, output_dim=WIDTH),
+    "swav": dict(hidden_dim=WIDTH, output_dim=WIDTH, num_prototypes=WIDTH,
+                 temperature=POSITIVE, epsilon=POSITIVE, sinkhorn_iterations=WIDTH,
+                 crops_for_assign=sequence(0, distinct=True, what="crop indices"),
+                 freeze_prototypes_steps=integer(0), queue_length=integer(0),
+                 queue_start_epoch=NON_NEGATIVE),
+    "dino": dict(out_dim=WIDTH, hidden_dim=WIDTH, bottleneck_dim=WIDTH, use_bn_in_head=BOOLEAN,
+                 norm_last_layer=BOOLEAN, base_momentum=FRACTION, student_temp=POSITIVE,
+                 warmup_teacher_temp=POSITIVE, teacher_temp=POSITIVE,
+                 warmup_teacher_temp_epochs=NON_NEGATIVE, center_momentum=FRACTION,
+                 freeze_last_layer=NON_NEGATIVE),
+    # mask_ratio 0 masks no patch (the loss divides by the masked count); 1 keeps none.
+    "mae": dict(mask_ratio=number(0, 1, low_open=True, high_open=True), norm_pix_loss=BOOLEAN),
+    "byol": dict(base_momentum=FRACTION, hidden_dim=WIDTH, output_dim=WIDTH),
+    "barlow_twins": dict(projector_sizes=sequence(1), lambd=NON_NEGATIVE),
+    "vicreg": dict(projector_sizes=sequence(1), sim_coeff=NON_NEGATIVE,
+                   std_coeff=NON_NEGATIVE, cov_coeff=NON_NEGATIVE),
+}
+# The recipes making the batches each method's loss_fn reads ("views", the multi-crop
+# views or "image").
+METHOD_RECIPES = {**dict.fromkeys(("simclr", "moco_v3", "byol", "barlow_twins", "vicreg"),
+                                  ("simclr", "byol")),
+                  "swav": ("multicrop",), "dino": ("multicrop",), "mae": ("mae",)}
+# The registries of jax_ssl.models that each method's backbone may come from.
+METHOD_BACKBONES = {**dict.fromkeys(METHOD_RULES, ("RESNETS", "VITS")), "mae": ("MAES",)}
+# Backbone fields that model.backbone_kwargs may not set, and why.
+RESERVED_BACKBONE_FIELDS = {
+    "dtype": "the key dtype sets it", "axis_name": "the trainer sets it",
+    "mask_ratio": "the key mae.mask_ratio sets it",
+    "stage_sizes": "the backbone's name fixes it", "block_cls": "the backbone's name fixes it",
+    "parent": "Flax sets it", "name": "Flax sets it"}
+# Sections whose keys are another function's arguments, checked against its signature.
+OPEN_SECTIONS = ("data.recipe_kwargs", "model.backbone_kwargs")
+
+
+@functools.cache
+def trainer_rules() -> dict[str, Rule]:
+    """The rule of every trainer key (those of ``KEY_HELP``) and section; the names come
+    from the registries, imported on the first call."""
+    from jax_ssl import models
+    from jax_ssl.data import recipes
+    from jax_ssl.methods import common
+
+    return {
+        "method": choice(methods.NAMES), "seed": integer(), "batch_size": integer(1),
+        "epochs": NON_NEGATIVE, "total_steps": optional(integer(0)),
+        "dtype": choice(common.DTYPES), "grad_accum_steps": optional(integer(1)),
+        "log_every": optional(integer(1)),
+        "data": SECTION, "data.source": SOURCE, "data.split": NAME, "data.eval_split": NAME,
+        "data.eval_resize_size": integer(1), "data.data_dir": optional(NAME),
+        "data.image_size": optional(integer(1)), "data.recipe": choice(recipes.RECIPES),
+        "data.recipe_kwargs": optional(SECTION), "data.crop_size": integer(1),
+        "model": SECTION, "model.backbone": choice([*models.BACKBONES, *models.MAES]),
+        "model.backbone_kwargs": optional(SECTION),
+        "optimizer": SECTION, "optimizer.name": choice(OPTIMIZER_KEYS),
+        "optimizer.base_learning_rate": NON_NEGATIVE,
+        "optimizer.final_learning_rate": optional(NON_NEGATIVE),
+        "optimizer.warmup_epochs": NON_NEGATIVE, "optimizer.weight_decay": NON_NEGATIVE,
+        "optimizer.final_weight_decay": optional(NON_NEGATIVE),
+        "optimizer.momentum": optional(MOMENTUM), "optimizer.nesterov": optional(BOOLEAN),
+        "optimizer.trust_coefficient": optional(POSITIVE), "optimizer.b1": optional(MOMENTUM),
+        "optimizer.b2": optional(MOMENTUM),
+        "optimizer.clip_per_tensor": optional(NON_NEGATIVE),  # 0: no clipping
+        "checkpoint": SECTION, "checkpoint.every_steps": integer(1),
+        "checkpoint.keep": integer(1), "checkpoint.keep_every": optional(integer(0)),
+        "distributed": optional(SECTION), "distributed.enabled": optional(BOOLEAN),
+        "distributed.coordinator_address": optional(TEXT),
+        "distributed.num_processes": optional(integer(0)),
+        "distributed.process_id": optional(integer(-1)),
+        "distributed.cpu_collectives": optional(TEXT),
+    }
+
+
+MISSING = object()
+
+
+def _lookup(config, key: str):
+    """The value at the dotted ``key`` of ``config``, or ``MISSING``."""
+    value = config
+    for part in key.split("."):
+        if not isinstance(value, ml_collections.ConfigDict) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def _shown(value) -> str:
+    """``value`` on one short line."""
+    if isinstance(value, ml_collections.ConfigDict):
+        value = value.to_dict()
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _hint(key: str, known, owners: dict[str, str]) -> str:
+    """What to do about ``key``, which is none of ``known``: who else reads it, else the
+    closest known key, else the known ones."""
+    if key in owners:
+        return f"it belongs to {owners[key]}"
+    by_name = {k.rpartition(".")[2]: k for k in known}  # a shared section is no likeness
+    if close := difflib.get_close_matches(key.rpartition(".")[2], sorted(by_name), n=1):
+        return f"did you mean {by_name[close[0]]}?"
+    return f"the known ones are {', '.join(sorted(known))}"
+
+
+def _either(names) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    names = list(names)
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _owners(tables: dict[str, tuple], kind: str) -> dict[str, str]:
+    """``{key: "<kind> a or b"}``: for each key of ``tables`` (name -> keys), the names
+    whose keys hold it."""
+    names = {}
+    for name, keys in tables.items():
+        for key in keys:
+            names.setdefault(key, []).append(name)
+    return {key: f"{kind} {_either(owners)}" for key, owners in names.items()}
+
+
+def _rules_for(config) -> tuple[dict[str, Rule], dict[str, str]]:
+    """The rules of ``config``'s keys (the trainer's, its optimizer's, its method's
+    section), and for the keys only another optimizer or method reads, which."""
+    method, optimizer = config.method, config.optimizer.name
+    owners = {f"optimizer.{key}": owner for key, owner in _owners(OPTIMIZER_KEYS, "optimizer")
+              .items() if key not in OPTIMIZER_KEYS[optimizer]}
+    owners.update({name: f"method {name}, not {method}" for name in METHOD_RULES
+                   if name != method})
+    rules = {key: rule for key, rule in trainer_rules().items() if key not in owners}
+    rules[method] = SECTION
+    rules.update({f"{method}.{key}": rule for key, rule in METHOD_RULES[method].items()})
+    return rules, owners
+
+
+def _value_problem(config, key: str, rule: Rule) -> str | None:
+    value = _lookup(config, key)
+    if value is MISSING or value is None:
+        parent = key.rpartition(".")[0]
+        if rule.optional or (parent and _lookup(config, parent) in (MISSING, None)):
+            return None  # an absent optional section has no keys to check
+        return f"{key} is not set; it must be {rule.allowed}"
+    if not rule.accepts(value):
+        return f"{key}={_shown(value)} is invalid: it must be {rule.allowed}"
+    return None
+
+
+def _keys(config, prefix: str = ""):
+    """``(dotted key, value)`` of every key, sections included, not descending into
+    ``OPEN_SECTIONS``."""
+    for key, value in config.items():
+        yield prefix + key, value
+        if isinstance(value, ml_collections.ConfigDict) and prefix + key not in OPEN_SECTIONS:
+            yield from _keys(value, f"{prefix}{key}.")
+
+
+def _key_problems(config):
+    """Keys that no rule of ``config`` knows, then keys it needs that are not set or out
+    of range, in the order of the rules."""
+    rules, owners = _rules_for(config)
+    unknown = []  # as "key.": the keys inside an unknown section are not listed too
+    for key, value in _keys(config):
+        section = key.rpartition(".")[0]
+        if key not in rules and not key.startswith(tuple(unknown)):
+            unknown.append(key + ".")
+            siblings = [k for k in rules if k.rpartition(".")[0] == section]
+            yield (f"{key}={_shown(value)} is not a key of {section or 'the config'}; "
+                   + _hint(key, siblings, owners))
+    for key, rule in rules.items():
+        if problem := _value_problem(config, key, rule):
+            yield problem
+
+
+def _backbone_module(name: str):
+    """The Flax module class that backbone ``name``'s constructor builds."""
+    from jax_ssl import models
+
+    return typing.get_type_hints({**models.BACKBONES, **models.MAES}[name])["return"]
+
+
+def _argument_problems(config):
+    """Keys of ``OPEN_SECTIONS`` that the recipe or the backbone does not take."""
+    from jax_ssl import models
+    from jax_ssl.data import recipes
+
+    arguments = {name: tuple(inspect.signature(fn).parameters)[2:]  # after (image, seed)
+                 for name, fn in recipes.RECIPES.items()}
+    recipe = config.data.recipe
+    owners = _owners(arguments, "recipe")
+    for key, value in (config.data.get("recipe_kwargs") or {}).items():
+        if key not in arguments[recipe]:
+            yield (f"data.recipe_kwargs.{key}={_shown(value)} is not an argument of recipe "
+                   f"{recipe}; " + _hint(key, arguments[recipe], owners))
+
+    families = {registry: _backbone_module(next(iter(getattr(models, registry))))
+                for registry in ("RESNETS", "VITS", "MAES")}
+    fields = {module.__name__: tuple(f.name for f in dataclasses.fields(module)
+                                     if f.name not in RESERVED_BACKBONE_FIELDS)
+              for module in families.values()}
+    module = _backbone_module(config.model.backbone).__name__
+    owners = _owners(fields, "the backbones of")
+    for key, value in (config.model.get("backbone_kwargs") or {}).items():
+        setting = f"model.backbone_kwargs.{key}={_shown(value)}"
+        if key in RESERVED_BACKBONE_FIELDS:
+            yield f"{setting} cannot be set here: {RESERVED_BACKBONE_FIELDS[key]}"
+        elif key not in fields[module]:
+            yield (f"{setting} is not a field of {config.model.backbone} ({module}); "
+                   + _hint(key, fields[module], owners))
+
+
+def _trains_a_step(config) -> str | None:
+    if not config.get("total_steps") and config.epochs <= 0:
+        return (f"epochs={_shown(config.epochs)} with total_steps=0 trains nothing; set epochs "
+                "> 0 (or total_steps > 0).")
+    return None
+
+
+def _recipe_fits_method(config) -> str | None:
+    fitting = METHOD_RECIPES[config.method]
+    if config.data.recipe not in fitting:
+        return (f"data.recipe={config.data.recipe!r} does not make the batches method "
+                f"{config.method} trains on; use {' or '.join(fitting)}.")
+    return None
+
+
+def _backbone_fits_method(config) -> str | None:
+    from jax_ssl import models
+
+    registries = METHOD_BACKBONES[config.method]
+    names = [name for registry in registries for name in getattr(models, registry)]
+    if config.model.backbone not in names:
+        return (f"model.backbone={config.model.backbone!r} is not a backbone of method "
+                f"{config.method}; use one of {', '.join(names)}.")
+    return None
+
+
+def _eval_resize_covers_the_crop(config) -> str | None:
+    data = config.data
+    if data.eval_resize_size < data.crop_size:
+        return (f"data.eval_resize_size={data.eval_resize_size} is smaller than "
+                f"data.crop_size={data.crop_size}: the evaluation crop would not fit; make it "
+                f">= {data.crop_size}.")
+    return None
+
+
+def _process_id_in_range(config) -> str | None:
+    distributed = config.get("distributed") or {}
+    processes, index = distributed.get("num_processes", 0), distributed.get("process_id", -1)
+    if processes > 0 and index >= processes:
+        return (f"distributed.process_id={index} is not below "
+                f"distributed.num_processes={processes}.")
+    return None
+
+
+def _accumulation_splits_the_batch(config, device_count: int | None = None) -> str | None:
+    """Each device's share of the batch splits into ``grad_accum_steps`` micro-batches
+    (train.make_train_step reshapes it so); without ``device_count``, the global batch."""
+    batch, accum = config.batch_size, config.get("grad_accum_steps") or 1
+    if device_count is not None and batch % device_count:
+        return (f"batch_size={batch} is not divisible by the {device_count} devices; choose a "
+                f"multiple of {device_count}.")
+    local = batch // (device_count or 1)
+    if local % accum:
+        share = "batch_size" if device_count is None else (
+            f"per-device batch (batch_size {batch} / {device_count} devices)")
+        return (f"grad_accum_steps={accum} does not divide the {share} of {local}; choose a "
+                f"divisor of {local}.")
+    return None
+
+
+# Checks between keys (with _accumulation_splits_the_batch, which also takes the device
+# count); each may assume that every key on its own is valid.
+COMBINATIONS = (_trains_a_step, _recipe_fits_method, _backbone_fits_method,
+                _eval_resize_covers_the_crop, _process_id_in_range)
+
+
+def problems(config, device_count: int | None = None):
+    """The problems of ``config`` as one-line messages, lazily: first the keys that choose
+    the other rules (method, optimizer), then every key, then the arguments of the recipe
+    and the backbone, then the combinations. Each stage runs only if the ones before found
+    nothing, since its rules read what they check."""
+    rules = trainer_rules()
+    stages = (
+        lambda: (p for key in ("method", "optimizer", "optimizer.name")
+                 if (p := _value_problem(config, key, rules[key]))),
+        lambda: _key_problems(config),
+        lambda: _argument_problems(config),
+        lambda: [p for check in COMBINATIONS if (p := check(config))]
+        + list(filter(None, [_accumulation_splits_the_batch(config, device_count)])),
+    )
+    for stage in stages:
+        found = list(stage())
+        yield from found
+        if found:
+            return
+
+
+def validate(config: ml_collections.ConfigDict, device_count: int | None = None) -> None:
+    """Raises ``ConfigError`` with the first problem of ``config`` (see ``problems``).
+
+    Builds nothing and touches no file: ranges, names (method, backbone, recipe,
+    optimizer, dtype, the form of the data source), keys (unknown ones get the closest
+    known one), the recipe's and backbone's arguments against their signatures, and the
+    combinations of ``COMBINATIONS``. With ``device_count``, also that the devices and
+    ``grad_accum_steps`` split the batch evenly.
+    """
+    if problem := next(problems(config, device_count), None):
+        raise ConfigError(problem)

@@ -69,6 +69,40 @@ def test_a_config_name_that_is_a_file_stays_that_file(tmp_path, monkeypatch):
                     f"--config={REPO / 'configs' / 'dino_digits.py'}", "--config=nope"]
 
 
+def test_a_misspelt_config_key_is_one_line_with_the_suggestion(tmp_path):
+    """Not absl's three chained tracebacks around ml_collections' "did you mean"."""
+    out = run(BIN / "jax-ssl-train", "--config", "simclr_digits", "--config.batch_sise=3",
+              "--workdir", tmp_path / "run")
+    assert out.returncode == 2
+    assert out.stderr == ("jax-ssl-train: --config.batch_sise: the config has no key "
+                          "'batch_sise'. Did you mean \"batch_size\" instead of "
+                          "\"batch_sise\"?\n"), out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_config_file_is_one_line(tmp_path):
+    out = run(BIN / "jax-ssl-train", "--config", tmp_path / "nope.py",
+              "--config.batch_size=3", "--workdir", tmp_path / "run")
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"jax-ssl-train: --config {tmp_path / 'nope.py'}: no such "
+                                 "config file, nor a bundled config of that name")
+    assert out.stderr.count("\n") == 1, out.stderr
+
+
+@pytest.mark.parametrize("flag, complaint", [
+    ("--poll_seconds=-1", "-1.0 is not a non-negative number"),
+    ("--max_idle_polls=0", "0 is not a positive integer"),
+    ("--batch_size=0", "0 is not a positive integer"),
+    ("--step=-1", "-1 is not a non-negative integer"),
+    ("--protocol_epochs=-1", "-1 is not a non-negative integer")])
+def test_eval_flags_out_of_range_are_flag_errors(tmp_path, flag, complaint):
+    """Refused while parsing, before the job imports anything or reads the workdir."""
+    out = run(BIN / "jax-ssl-eval", "--workdir", tmp_path, flag)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"FATAL Flags parsing error: flag {flag}: {complaint}\n")
+    assert "Traceback" not in out.stderr
+
+
 def test_eval_flag_choices_are_the_jobs_own():
     import absl.flags
 

@@ -95,6 +95,13 @@ def test_bad_names_in_a_config_fail_with_a_clear_message():
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_config_validates(path):
+    """Every rule of ``config.validate`` holds for each shipped config (tests/
+    test_config_validation.py shows each rule refusing a bad value)."""
+    assert list(config_lib.problems(load(path).get_config())) == []
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_key_is_documented(path):
     """``--print_config`` explains every key: a key added to a config or to ``base`` without
     a line in ``config.KEY_HELP`` (or a documented section) fails here."""

@@ -16,6 +16,7 @@ from its record files.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import os
 from collections.abc import Callable
@@ -241,6 +242,21 @@ def image_folder(root: str, split: str = "train", *, check_decode: bool | None =
                          tuple(class_names))
 
 
+def unknown_tfds_name(name: str, data_dir: str | None) -> str:
+    """One line for a TFDS name that is neither registered nor in ``data_dir``, with
+    the registered names closest to it (the list is in the installed package: nothing
+    is downloaded)."""
+    import tensorflow_datasets as tfds
+
+    base = name.split("/")[0].split(":")[0]  # name[/config][:version]
+    close = difflib.get_close_matches(base, tfds.list_builders(with_community_datasets=False),
+                                      n=3)
+    hint = (f"did you mean {', '.join(close)}?" if close
+            else "tfds.list_builders() lists the registered ones.")
+    return (f"TFDS dataset {name!r} not found: it is neither registered with TFDS nor "
+            f"prepared in data_dir={data_dir!r}; {hint}")
+
+
 def tfds_source(name: str, split: str = "train", *, data_dir: str | None = None) -> TFDSSource:
     """A prepared TFDS dataset with ``image`` and ``label`` features."""
     import tensorflow_datasets as tfds
@@ -248,6 +264,8 @@ def tfds_source(name: str, split: str = "train", *, data_dir: str | None = None)
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         info = builder.info
+    except tfds.core.DatasetNotFoundError:  # its message lists every TFDS dataset
+        raise ValueError(unknown_tfds_name(name, data_dir)) from None
     except Exception as e:  # TFDS raises several types for an unknown or absent dataset
         raise ValueError(f"TFDS dataset {name!r} not found in data_dir={data_dir!r}: {e}") from e
     if "image" not in info.features or "label" not in info.features:
