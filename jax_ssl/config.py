@@ -391,9 +391,9 @@ FRACTION = number(0, 1)
 MOMENTUM = number(0, 1, high_open=True)
 WIDTH = integer(1)
 
-# The optimizers of optim.optimizer: the keys each reads besides the shared ones.
-OPTIMIZER_KEYS = {"lars": ("momentum", "trust_coefficient"), "adamw": ("b1", "b2"),
-                  "sgd": ("momentum", "nesterov")}
+# The optimizers of optim.optimizer. The keys that only another one reads (momentum on
+# adamw, b1 on sgd) are allowed: --config.optimizer.name=sgd cannot remove adamw's b1.
+OPTIMIZERS = ("lars", "adamw", "sgd")
 
 # Each method's section, as jax_ssl/methods/<method>.py reads it.
 METHOD_RULES = {
@@ -454,7 +454,7 @@ def trainer_rules() -> dict[str, Rule]:
         "data.recipe_kwargs": optional(SECTION), "data.crop_size": integer(1),
         "model": SECTION, "model.backbone": choice([*models.BACKBONES, *models.MAES]),
         "model.backbone_kwargs": optional(SECTION),
-        "optimizer": SECTION, "optimizer.name": choice(OPTIMIZER_KEYS),
+        "optimizer": SECTION, "optimizer.name": choice(OPTIMIZERS),
         "optimizer.base_learning_rate": NON_NEGATIVE,
         "optimizer.final_learning_rate": optional(NON_NEGATIVE),
         "optimizer.warmup_epochs": NON_NEGATIVE, "optimizer.weight_decay": NON_NEGATIVE,
@@ -522,17 +522,13 @@ def _owners(tables: dict[str, tuple], kind: str) -> dict[str, str]:
 
 
 def _rules_for(config) -> tuple[dict[str, Rule], dict[str, str]]:
-    """The rules of ``config``'s keys (the trainer's, its optimizer's, its method's
-    section), and for the keys only another optimizer or method reads, which."""
-    method, optimizer = config.method, config.optimizer.name
-    owners = {f"optimizer.{key}": owner for key, owner in _owners(OPTIMIZER_KEYS, "optimizer")
-              .items() if key not in OPTIMIZER_KEYS[optimizer]}
-    owners.update({name: f"method {name}, not {method}" for name in METHOD_RULES
-                   if name != method})
-    rules = {key: rule for key, rule in trainer_rules().items() if key not in owners}
-    rules[method] = SECTION
-    rules.update({f"{method}.{key}": rule for key, rule in METHOD_RULES[method].items()})
-    return rules, owners
+    """The rules of ``config``'s keys (the trainer's and its method's section), and for
+    the other methods' sections, whose they are."""
+    method = config.method
+    rules = {**trainer_rules(), method: SECTION,
+             **{f"{method}.{key}": rule for key, rule in METHOD_RULES[method].items()}}
+    return rules, {name: f"method {name}, not {method}" for name in METHOD_RULES
+                   if name != method}
 
 
 def _value_problem(config, key: str, rule: Rule) -> str | None:

@@ -134,9 +134,9 @@ BAD_CONFIGS = [
     case("simclr_digits", {"simclr.temprature": 0.1},
          r"simclr\.temprature=0\.1 is not a key of simclr; did you mean simclr\.temperature\?",
          id="section-typo"),
-    case("simclr_digits", {"optimizer.momentum": 0.9},
-         r"optimizer\.momentum=0\.9 is not a key of optimizer; it belongs to optimizer lars "
-         r"or sgd", id="other-optimizers-key"),
+    case("simclr_digits", {"optimizer.momentum": 1.0},  # lars' and sgd's key, on adamw
+         r"optimizer\.momentum=1\.0 is invalid: it must be a number in \[0, 1\) or None",
+         id="other-optimizers-key-out-of-range"),
     case("simclr_digits", {"dino": {"teacher_temp": 0.04}},
          r"dino=\{'teacher_temp': 0\.04\} is not a key of the config; it belongs to method "
          r"dino, not simclr", id="other-methods-section"),
@@ -205,6 +205,7 @@ def test_accumulation_must_divide_each_devices_share():
     {"optimizer.final_weight_decay": None, "optimizer.clip_per_tensor": 0.0},  # both off
     {"checkpoint.keep_every": 0, "data.data_dir": None, "data.image_size": None},
     {"simclr.projector_hidden_dim": None},  # the backbone's width
+    {"optimizer.name": "sgd"},  # adamw's b1 and b2 stay: the command line cannot remove them
     {"distributed": DELETE},
     {"data.source": "folder:/data/{split}"},  # a form only: nothing on disk is read
 ])
@@ -225,8 +226,6 @@ def test_the_rules_cover_every_documented_key_method_and_section_field():
     rules = config_lib.trainer_rules()
     sections = {"data", "model", "optimizer", "checkpoint", "distributed"}
     assert set(rules) - sections == set(config_lib.KEY_HELP)
-    assert all(f"optimizer.{key}" in rules for keys in config_lib.OPTIMIZER_KEYS.values()
-               for key in keys)
     for table in (config_lib.METHOD_RULES, config_lib.METHOD_RECIPES,
                   config_lib.METHOD_BACKBONES):
         assert set(table) == set(methods.NAMES)
