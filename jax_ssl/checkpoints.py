@@ -18,7 +18,9 @@ import os
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+import tensorflow as tf
 from absl import logging
+from jax.experimental import multihost_utils
 
 # Orbax saves a replicated array "replica-parallel": each replica writes one slice, cut
 # by an eager slicing op per array and device. Below a megabyte per slice the slicing
@@ -99,23 +101,58 @@ def save(mngr: ocp.CheckpointManager, step: int, state, config, *, force: bool =
         config=ocp.args.JsonSave(json.loads(config.to_json()))), force=force)
 
 
-def restore_state(mngr: ocp.CheckpointManager, target=None, step: int | None = None):
-    """The saved state at ``step`` (default: the latest complete one), or None if none.
+class DamagedCheckpoint(ValueError):
+    """A complete checkpoint step whose files cannot be read back (deleted, truncated)."""
+
+
+def _restore(mngr: ocp.CheckpointManager, step: int, **items) -> dict:
+    try:
+        return mngr.restore(step, args=ocp.args.Composite(**items))
+    except Exception as e:  # Orbax, TensorStore and JSON each raise their own types
+        reason = (str(e).strip().splitlines() or [""])[0][:200]
+        raise DamagedCheckpoint(f"checkpoint {step} in {mngr.directory} cannot be read "
+                                f"({type(e).__name__}: {reason})") from e
+
+
+def restore_state(mngr: ocp.CheckpointManager, step: int, target=None):
+    """The state saved at ``step``; ``DamagedCheckpoint`` when it cannot be read.
 
     With ``target`` (arrays or ``jax.ShapeDtypeStruct``s with shardings) it is laid out
     like it; without, it comes back as saved: nested dicts of arrays.
     """
-    step = mngr.latest_step() if step is None else step
-    if step is None:
-        return None
     abstract = None if target is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-    restored = mngr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract)))
-    return restored["state"]
+    return _restore(mngr, step, state=ocp.args.StandardRestore(abstract))["state"]
 
 
-def restore_config(mngr: ocp.CheckpointManager, step: int | None = None):
-    """The config saved with checkpoint ``step`` (default: the latest)."""
-    step = mngr.latest_step() if step is None else step
-    restored = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-    return ml_collections.ConfigDict(restored["config"])
+def restore_config(mngr: ocp.CheckpointManager, step: int) -> ml_collections.ConfigDict:
+    """The config saved with checkpoint ``step``; ``DamagedCheckpoint`` when unreadable."""
+    return ml_collections.ConfigDict(_restore(mngr, step, config=ocp.args.JsonRestore())["config"])
+
+
+def newest_intact(mngr: ocp.CheckpointManager, read, on_damaged) -> tuple:
+    """``(step, read(step))`` for the newest step that ``read`` can read, or (None, None).
+
+    Each newer step that raises ``DamagedCheckpoint`` goes to ``on_damaged(step, error)``
+    first: a crash or a full disk must not cost the run its older, intact checkpoints.
+    """
+    for step in sorted(mngr.all_steps(), reverse=True):
+        try:
+            return step, read(step)
+        except DamagedCheckpoint as e:
+            on_damaged(step, e)
+    return None, None
+
+
+def set_aside(mngr: ocp.CheckpointManager, step: int, workdir: str, reason: str) -> str:
+    """Moves checkpoint ``step`` to ``WORKDIR/<reason>/<step>`` (out of the manager's sight,
+    kept for inspection: never deleted) and returns that path. Every process calls it."""
+    mngr.wait_until_finished()
+    destination = os.path.join(os.path.dirname(directory(workdir)), reason, str(step))
+    if jax.process_index() == 0:
+        tf.io.gfile.makedirs(os.path.dirname(destination))
+        tf.io.gfile.rename(os.path.join(directory(workdir), str(step)), destination,
+                           overwrite=True)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"set aside checkpoint {step}")
+    mngr.reload()
+    return destination

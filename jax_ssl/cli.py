@@ -63,10 +63,10 @@ def _resolve_config_argument(argv: list[str]) -> list[str]:
     return argv
 
 
-def _fail(message: str):
-    """Ends the command with ``message`` on one line and status 2 (no traceback)."""
+def _fail(message: str, status: int = 2):
+    """Ends the command with ``message`` on one line and ``status`` (no traceback)."""
     print(f"{os.path.basename(sys.argv[0])}: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status)
 
 
 def _missing_config_file(argv: list[str]) -> str | None:
@@ -144,16 +144,22 @@ def _train_main(argv):
 
 
 def start_training(config, workdir: str) -> None:
-    """Validates ``config``, then trains it in ``workdir``; a config error (from here or
-    the trainer) ends the command with its one line."""
+    """Validates ``config``, then trains it in ``workdir``; a config error (status 2) or
+    one of the trainer's own errors, whose message says what to do (status 1: another
+    run's workdir, a diverged loss, a damaged checkpoint), ends the command with its one
+    line."""
     from jax_ssl.config import ConfigError, validate
 
     try:
         validate(config)  # before the trainer builds anything or touches the workdir
         _quiet_absl()
-        from jax_ssl import train
+        from jax_ssl import checkpoints, train
 
-        train.train(config, workdir)
+        try:
+            train.train(config, workdir)
+        except (train.IncompatibleWorkdir, train.NonFiniteLoss,
+                checkpoints.DamagedCheckpoint) as e:
+            _fail(str(e), status=1)
     except ConfigError as e:
         _fail(str(e))
 
@@ -181,9 +187,14 @@ def _evaluate_main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form --name=value.")
     _quiet_absl()
+    from jax_ssl import checkpoints
     from jax_ssl.evaluate import __main__ as evaluate_command
+    from jax_ssl.evaluate import job
 
-    evaluate_command.run(flags.FLAGS)
+    try:
+        evaluate_command.run(flags.FLAGS)
+    except (job.NoCheckpoint, job.ResultsNotWritten, checkpoints.DamagedCheckpoint) as e:
+        _fail(str(e), status=1)
 
 
 def define_eval_flags(values: flags.FlagValues = flags.FLAGS):

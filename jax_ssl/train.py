@@ -26,6 +26,7 @@ import tensorflow as tf
 from jax import lax
 
 from jax_ssl import checkpoints, methods, optim, parallel
+from jax_ssl import config as config_lib
 from jax_ssl.config import flat_items
 from jax_ssl.data import pipeline, recipes, sources
 from jax_ssl.metric_writer import MetricWriter
@@ -181,16 +182,21 @@ def check_resumable(saved: ml_collections.ConfigDict | None, config, workdir: st
         f"({os.path.join(workdir, 'config.json')}).")
 
 
-def _saved_config(workdir: str, manager) -> ml_collections.ConfigDict | None:
-    """The config of the run in ``workdir``: its latest checkpoint's, else its
-    ``config.json`` (a run stopped before its first checkpoint), else None."""
-    if manager.latest_step() is not None:
-        return checkpoints.restore_config(manager)
+def _saved_run(workdir: str, manager) -> tuple[int | None, ml_collections.ConfigDict | None]:
+    """(step, config) of the run in ``workdir``: its newest readable checkpoint's, else
+    (None, its ``config.json``) for a run stopped before its first checkpoint, else
+    (None, None)."""
+    step, config = checkpoints.newest_intact(
+        manager, functools.partial(checkpoints.restore_config, manager),
+        on_damaged=lambda step, error: _log(f"{error}; the run's config is read from an "
+                                            "older checkpoint"))
+    if config is not None:
+        return step, config
     path = os.path.join(workdir, "config.json")
     if not tf.io.gfile.exists(path):
-        return None
+        return None, None
     with tf.io.gfile.GFile(path) as f:
-        return ml_collections.ConfigDict(json.loads(f.read()))
+        return None, ml_collections.ConfigDict(json.loads(f.read()))
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -220,14 +226,19 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     for a finished run no metrics and ``state`` None.
     """
     # --- Mesh: every device of every process on one 'data' axis.
+    config_lib.validate(config)  # before anything is built or written
     parallel.initialize_distributed(config.get("distributed"))
     mesh = parallel.data_mesh()
     parallel.check_batch_divisible(config.batch_size, mesh)
+    config_lib.validate(config, device_count=mesh.devices.size)  # micro-batches per device
 
     # --- The workdir's run, if any: the same one (resume), finished, or another (refused).
+    if tf.io.gfile.exists(workdir) and not tf.io.gfile.isdir(workdir):
+        raise IncompatibleWorkdir(f"--workdir {workdir} is a file; give a directory (new or "
+                                  "holding this run).")
     previous = checkpoints.manager(workdir, read_only=True)
-    saved_step = previous.latest_step()
-    check_resumable(_saved_config(workdir, previous), config, workdir)
+    saved_step, saved_config = _saved_run(workdir, previous)
+    check_resumable(saved_config, config, workdir)
 
     # --- Input: this process's share of each global batch, resumable by step.
     data = config.data
@@ -267,7 +278,15 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     ckpt = config.checkpoint
     manager = checkpoints.manager(workdir, save_every=ckpt.every_steps, keep=ckpt.keep,
                                   keep_every=ckpt.get("keep_every") or None)
-    restored = checkpoints.restore_state(manager, state)
+
+    def set_aside_damaged(step, error):
+        kept = checkpoints.set_aside(manager, step, workdir, "damaged")
+        _log(f"{error}: moved to {kept} (kept); resuming from an older checkpoint")
+
+    def read(step):  # the config too: evaluation needs both
+        checkpoints.restore_config(manager, step)
+        return checkpoints.restore_state(manager, step, state)
+    _, restored = checkpoints.newest_intact(manager, read, on_damaged=set_aside_damaged)
     if restored is not None:
         state = restored
     start = int(state["step"])
@@ -296,10 +315,15 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
             state, step_metrics = train_step(state, next(batches))
             loss = float(step_metrics["loss"])
             if not np.isfinite(loss):
+                # checkpoint `step` holds the state this loss was computed from: resuming
+                # from it would diverge at once
+                diverged = (checkpoints.set_aside(manager, step, workdir, "diverged")
+                            if step in manager.all_steps() else None)
                 kept = manager.latest_step()
                 raise NonFiniteLoss(
                     f"the loss became {loss} at step {step}; stopping. "
-                    + ("No checkpoint was saved yet" if kept is None else
+                    + (f"Its checkpoint was moved to {diverged}. " if diverged else "")
+                    + ("No checkpoint was saved before it" if kept is None else
                        f"The last good checkpoint (step {kept}) in {workdir} is kept")
                     + ": lower the learning rate (optimizer.base_learning_rate) and run "
                     "again to resume.")

@@ -140,3 +140,22 @@ def test_a_built_wheel_ships_the_configs_as_jax_ssl_configs(tmp_path):
     assert not any(n.startswith("configs/") for n in names)  # no top-level 'configs' package
     assert os.path.basename(cli.bundled_config("simclr_fashion_mnist")) == (
         "simclr_fashion_mnist.py")
+
+
+def _last_stderr_line(out) -> str:
+    """The error line: what follows TensorFlow's C++ start-up notices, which no setting
+    silences, must be one line and no traceback."""
+    assert "Traceback" not in out.stderr, out.stderr
+    return out.stderr.strip().splitlines()[-1]
+
+
+def test_the_trainers_and_the_eval_jobs_own_errors_are_one_line(tmp_path):
+    (tmp_path / "notes").write_text("not a workdir")
+    out = run(BIN / "jax-ssl-train", "--config", "simclr_digits", "--workdir",
+              tmp_path / "notes", timeout=120)
+    assert out.returncode == 1
+    assert _last_stderr_line(out).startswith("jax-ssl-train: --workdir ")
+    assert "is a file; give a directory" in out.stderr
+    out = run(BIN / "jax-ssl-eval", "--workdir", tmp_path, timeout=120)
+    assert out.returncode == 1
+    assert _last_stderr_line(out).startswith("jax-ssl-eval: no checkpoints in ")

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from test_train import tiny_config
+from test_train import damage_latest, tiny_config
 
 from jax_ssl import checkpoints, methods, models, parallel
 from jax_ssl.data import recipes, sources
@@ -476,3 +476,25 @@ def test_outputs_go_to_bucket_workdirs():
     assert watch.complete_steps(workdir) == []  # no checkpoints/ yet: nothing to do
     with pytest.raises(FileNotFoundError, match="no checkpoints in ram://bucket/run"):
         job.restore_backbone(workdir)
+
+
+def test_a_damaged_checkpoint_is_skipped_unless_asked_for(trained_workdir, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    shutil.copytree(trained_workdir, workdir)
+    damage_latest(workdir, "truncated arrays")  # step 8
+    _, step, _, variables = job.restore_backbone(str(workdir))
+    assert step == 4 and "checkpoint 8 in" in capsys.readouterr().out
+    assert (workdir / "checkpoints" / "8").is_dir()  # evaluation changes nothing
+    with pytest.raises(checkpoints.DamagedCheckpoint, match=r"checkpoint 8 in .* cannot be "
+                                                            r"read \(ValueError"):
+        job.restore_backbone(str(workdir), step=8)
+
+
+def test_results_are_printed_before_a_failed_write(tmp_path, capsys):
+    from jax_ssl.evaluate import __main__ as cli_main
+    (tmp_path / "eval").write_text("a file where the eval directory goes")
+    out = {"step": 3, "dtype": "float32", "method": "simclr", "dataset": "digits",
+           "results": {"pretrained": {"kNN 100%": 0.5, "linear 100%": 0.25}}}
+    with pytest.raises(OSError, match=r"results of step 3 could not be written to .*eval"):
+        cli_main._print_and_write(str(tmp_path), out)
+    assert "50.0%" in capsys.readouterr().out

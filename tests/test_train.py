@@ -328,10 +328,38 @@ def test_half_written_checkpoint_leaves_the_previous_one(finished_run, tmp_path)
     (partial / "state" / "garbage").write_bytes(b"\0" * 10)
     manager = checkpoints.manager(str(workdir), read_only=True)
     assert manager.latest_step() == 9
-    restored = checkpoints.restore_state(manager, finished_run.state)
+    restored = checkpoints.restore_state(manager, 9, finished_run.state)
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(finished_run.state),
                  jax.device_get(restored))
-    assert checkpoints.restore_config(manager).method == "simclr"
+    assert checkpoints.restore_config(manager, 9).method == "simclr"
+
+
+def damage_latest(workdir: pathlib.Path, how: str) -> int:
+    """Damages the newest checkpoint as a crash, a full disk or a stray ``rm`` would."""
+    steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    step_dir = workdir / "checkpoints" / str(steps[-1])
+    if how == "truncated arrays":
+        for f in (step_dir / "state").rglob("d/*"):  # the array data files
+            f.write_bytes(f.read_bytes()[:7])
+    elif how == "missing state":
+        shutil.rmtree(step_dir / "state")
+    else:  # bad JSON in the saved config
+        (step_dir / "config" / "metadata").write_text("{not json")
+    return steps[-1]
+
+
+@pytest.mark.parametrize("how", ["truncated arrays", "missing state", "bad config json"])
+def test_resume_skips_a_damaged_checkpoint_and_keeps_it(finished_run, tmp_path, capsys, how):
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run.workdir, workdir)
+    damaged = damage_latest(workdir, how)  # 9, the final one; 8 is intact
+    longer = finished_run.config.copy_and_resolve_references()
+    longer.total_steps = 10
+    state = train.train(longer, str(workdir))["state"]
+    out = capsys.readouterr().out
+    assert f"checkpoint {damaged} in" in out and "cannot be read" in out
+    assert "resumed at step 8" in out and int(state["step"]) == 10
+    assert (workdir / "damaged" / str(damaged)).is_dir()  # moved aside, not deleted
 
 
 def test_resume_is_bit_for_bit(tmp_path, monkeypatch):
@@ -356,10 +384,28 @@ def test_resume_is_bit_for_bit(tmp_path, monkeypatch):
                  jax.device_get(resumed))
 
 
-def test_non_finite_loss_stops_naming_the_step(tmp_path):
-    config = tiny_config("simclr", **{"optimizer.base_learning_rate": 1e30})
-    with pytest.raises(train.NonFiniteLoss, match=r"at step \d+; stopping"):
+def test_non_finite_loss_keeps_a_checkpoint_that_resumes(tmp_path):
+    """Checkpoint s holds the state step s's loss is computed from: when that loss is not
+    finite, checkpoint s is diverged and the one named as good must be older. With a
+    warm-up the first update has learning rate 0, so checkpoint 1 is the initial state."""
+    config = tiny_config("simclr", total_steps=8, **{
+        "optimizer.base_learning_rate": 1e30, "optimizer.warmup_epochs": 1,
+        "checkpoint.every_steps": 1})
+    with pytest.raises(train.NonFiniteLoss, match=r"at step (\d+); stopping") as error:
         train.train(config, str(tmp_path))
+    nan_step = int(re.search(r"at step (\d+)", str(error.value)).group(1))
+    kept = int(re.search(r"last good checkpoint \(step (\d+)\)", str(error.value)).group(1))
+    assert kept < nan_step and (tmp_path / "diverged" / str(nan_step)).is_dir()
+    assert checkpoints.manager(str(tmp_path), read_only=True).latest_step() == kept
+    config.optimizer.base_learning_rate = 1e-3  # what the message advises
+    assert int(train.train(config, str(tmp_path))["state"]["step"]) == 8
+
+
+def test_workdir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "run").write_text("notes")
+    with pytest.raises(train.IncompatibleWorkdir, match="is a file; give a directory"):
+        train.train(tiny_config("simclr"), str(tmp_path / "run"))
+    assert (tmp_path / "run").read_text() == "notes"
 
 
 def test_batch_not_divisible_by_devices_is_a_clear_error(tmp_path):

@@ -8,10 +8,11 @@ import sys
 import jax
 
 from jax_ssl.evaluate import layers
-from jax_ssl.evaluate.job import evaluate, format_table
+from jax_ssl.evaluate.job import evaluate, format_table, write_outputs
 
 
-def _print_result(workdir: str, out: dict):
+def _print_and_write(workdir: str, out: dict):
+    """Prints first: a workdir that cannot be written must not cost the results."""
     if jax.process_index() != 0:
         return
     print(f"step {out['step']} of {workdir} ({out['dtype']}): top-1 accuracy on the eval "
@@ -23,6 +24,7 @@ def _print_result(workdir: str, out: dict):
         p = out["linear_protocol"]
         print(f"{p['protocol']} linear-probe protocol ({p['epochs']} epochs, batch "
               f"{p['batch_size']}, lr {p['learning_rate']:.3g}): top-1 {100 * p['top1']:.1f}%")
+    write_outputs(workdir, out)
 
 
 def run(f):
@@ -30,18 +32,18 @@ def run(f):
     protocol_kwargs = {"epochs": f.protocol_epochs} if f.protocol_epochs else {}
     kwargs = dict(baselines=f.baselines, batch_size=f.batch_size, per_layer=f.per_layer,
                   vit_token=f.vit_token, protocol=f.protocol, protocol_kwargs=protocol_kwargs,
-                  dtype=f.dtype)
+                  dtype=f.dtype, write=False)
     if f.watch:
         from jax_ssl.evaluate import watch
 
         def evaluate_and_print(step):
             out = evaluate(f.workdir, step=step, **kwargs)
-            _print_result(f.workdir, out)
+            _print_and_write(f.workdir, out)
             return out
         watch.watch(f.workdir, evaluate=evaluate_and_print, poll_seconds=f.poll_seconds,
                     max_idle_polls=f.max_idle_polls)
         return
-    _print_result(f.workdir, evaluate(f.workdir, step=f.step, **kwargs))
+    _print_and_write(f.workdir, evaluate(f.workdir, step=f.step, **kwargs))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,14 @@ LABEL_REGIMES = {"100%": {}, "1%": {"fraction": 0.01}, "5/class": {"per_class": 
 PROBE_CROP_SCALE = (0.08, 1.0)
 
 
+class NoCheckpoint(FileNotFoundError):
+    """The workdir holds no (complete) checkpoint, or not the step asked for."""
+
+
+class ResultsNotWritten(OSError):
+    """The results were computed (and printed by the command line) but not written."""
+
+
 def _log(message: str):
     if jax.process_index() == 0:
         print(message, flush=True)
@@ -42,18 +50,29 @@ def restore_backbone(workdir: str, step: int | None = None, *, dtype: str | None
     """
     ckpt_dir = checkpoints.directory(workdir)
     if not tf.io.gfile.isdir(ckpt_dir):
-        raise FileNotFoundError(f"no checkpoints in {ckpt_dir}: is {workdir!r} the --workdir "
+        raise NoCheckpoint(f"no checkpoints in {ckpt_dir}: is {workdir!r} the --workdir "
                                 "of a training run?")
     manager = checkpoints.manager(workdir, read_only=True)
-    step = manager.latest_step() if step is None else step
-    if step is None or step not in manager.all_steps():
-        raise FileNotFoundError(f"no complete checkpoint{'' if step is None else f' {step}'} in "
+    if step is not None and step not in manager.all_steps() or not manager.all_steps():
+        raise NoCheckpoint(f"no complete checkpoint{'' if step is None else f' {step}'} in "
                                 f"{ckpt_dir} (complete steps: {list(manager.all_steps())}).")
-    config = checkpoints.restore_config(manager, step)
+
+    def read(step):
+        return (checkpoints.restore_config(manager, step),
+                checkpoints.restore_state(manager, step))
+    if step is None:  # the newest readable one; a damaged one is left as it is
+        step, saved = checkpoints.newest_intact(
+            manager, read, on_damaged=lambda step, error: _log(f"{error}: skipped"))
+        if step is None:
+            raise checkpoints.DamagedCheckpoint(
+                f"no checkpoint in {ckpt_dir} can be read (steps "
+                f"{list(manager.all_steps())}, each damaged: see above).")
+    else:
+        saved = read(step)
+    config, saved = saved
     if dtype is not None:
         config.dtype = dtype
         common.compute_dtype(config)  # a clear error for an unknown name
-    saved = checkpoints.restore_state(manager, step=step)
     method = methods.get(config.method)
     backbone = common.build_backbone(config, axis_name=None)
     variables = method.backbone_variables(saved["params"], saved["method_state"])
@@ -105,7 +124,7 @@ def probe_batch_size(batch_size: int, source, mesh) -> int:
 def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
              batch_size: int = 512, per_layer: bool = False, vit_token: str = "cls",
              protocol: str = "fast", protocol_kwargs: dict | None = None,
-             dtype: str | None = None) -> dict:
+             dtype: str | None = None, write: bool = True) -> dict:
     """Evaluates one checkpoint.
 
     Args:
@@ -120,6 +139,8 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
         ``protocol_kwargs`` go to it (e.g. ``{"epochs": 2}``).
       dtype: compute dtype of the backbone ("bfloat16" or "float32"; default: the run's).
         Features are float32 either way.
+      write: write the results (``write_outputs``, process 0); the command line prints
+        them first and writes them after.
 
     Returns:
       {"step", "method", "dataset", "dtype", "results": {representation: {protocol:
@@ -186,14 +207,25 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
         _log(f"{protocol} linear-probe protocol: {kwargs}")
         out["linear_protocol"] = protocols.run(protocol, backbone, variables, probe_data,
                                                log=_log, **kwargs)
-    if jax.process_index() == 0:
+    if write and jax.process_index() == 0:
         write_outputs(workdir, out)
     return out
 
 
 def write_outputs(workdir: str, out: dict):
-    """``WORKDIR/eval/step_N.json``; with per-layer results also their table and plot."""
+    """``WORKDIR/eval/step_N.json``; with per-layer results also their table and plot.
+    A failed write is one ``OSError`` naming the directory."""
     directory = os.path.join(workdir, "eval")
+    try:
+        _write_outputs(directory, out)
+    except (OSError, tf.errors.OpError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ResultsNotWritten(f"the results of step {out['step']} could not be written to "
+                      f"{directory} ({reason}); give a workdir you can write to, or copy "
+                      "the run to one.") from e
+
+
+def _write_outputs(directory: str, out: dict):
     tf.io.gfile.makedirs(directory)  # local or a bucket (gs://...)
     step = out["step"]
     with tf.io.gfile.GFile(os.path.join(directory, f"step_{step}.json"), "w") as f:
