@@ -5,6 +5,9 @@ import json
 import pathlib
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import types
 
@@ -384,6 +387,39 @@ def test_resume_is_bit_for_bit(tmp_path, monkeypatch):
                  jax.device_get(resumed))
 
 
+def test_a_run_killed_while_saving_resumes(tmp_path):
+    """SIGKILL (an OOM kill, a pre-empted VM) while Orbax writes step 4 in the background:
+    step 4 is left half-written under a temporary name, and the same command resumes
+    from step 2 and finishes."""
+    workdir = tmp_path / "run"
+    code = f"""
+import os, signal, sys
+sys.path.insert(0, {str(pathlib.Path(__file__).parent)!r})
+from test_train import tiny_config
+from jax_ssl import checkpoints, train
+real_save = checkpoints.save
+def save_then_die(manager, step, *args, **kwargs):
+    started = real_save(manager, step, *args, **kwargs)
+    if started and step == 4:  # the background write has begun
+        os.kill(os.getpid(), signal.SIGKILL)
+    return started
+checkpoints.save = save_then_die
+train.train(tiny_config("simclr", total_steps=6, **{{"checkpoint.every_steps": 2}}), {str(workdir)!r})
+"""
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    ckpt_dir = pathlib.Path(checkpoints.directory(str(workdir)))
+    assert sorted(p.name for p in ckpt_dir.iterdir() if p.name.isdigit()) == ["2"]
+    assert list(ckpt_dir.glob("4.orbax-checkpoint-tmp*"))  # the kill landed mid-write
+    config = tiny_config("simclr", total_steps=6, **{"checkpoint.every_steps": 2})
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        state = train.train(config, str(workdir))["state"]
+    assert "resumed at step 2" in output.getvalue() and int(state["step"]) == 6
+    assert checkpoints.manager(str(workdir), read_only=True).all_steps() == [2, 4, 6]
+
+
 def test_non_finite_loss_keeps_a_checkpoint_that_resumes(tmp_path):
     """Checkpoint s holds the state step s's loss is computed from: when that loss is not
     finite, checkpoint s is diverged and the one named as good must be older. With a
@@ -415,7 +451,6 @@ def test_batch_not_divisible_by_devices_is_a_clear_error(tmp_path):
 
 def test_sigterm_saves_and_exits_then_resumes(tmp_path, monkeypatch):
     import os
-    import signal
     config = tiny_config("simclr", total_steps=8, **{"checkpoint.every_steps": 100})
     real = pipeline.global_batches
 
