@@ -14,8 +14,8 @@ The backbone is a 3-block ViT of width 64 (2 heads, MLP ratio 2) on 7×7 patches
 tokens): at a quarter of the width-128 ViT's FLOPs it trains two epochs of batches of
 128 (more updates, which a short run needs more than width) in the time one epoch of
 the width-128 one took. Recorded from a fresh clone on 2 cores (2026-12-03,
-experiments/demo_runs/2026-12-03_make_demo.md): pretraining 146 s, evaluation 83 s,
-kNN 82.8 / 73.9 (README.md, "Demo"); 12 epochs of it with MLP ratio 4 are
+experiments/demo_runs/2026-12-03_make_demo.md): pretraining 169 s, evaluation 84 s,
+kNN 83.2 / 74.0 (README.md, "Demo"); 12 epochs of it with MLP ratio 4 are
 simclr_fashion_mnist_long.py.
 """
 from jax_ssl.config import base

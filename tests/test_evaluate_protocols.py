@@ -498,3 +498,18 @@ def test_results_are_printed_before_a_failed_write(tmp_path, capsys):
     with pytest.raises(OSError, match=r"results of step 3 could not be written to .*eval"):
         cli_main._print_and_write(str(tmp_path), out)
     assert "50.0%" in capsys.readouterr().out
+
+
+def test_watch_skips_a_damaged_checkpoint_and_goes_on(trained_workdir, tmp_path, capsys):
+    workdir = _copy_run(trained_workdir, tmp_path / "run")
+    damage_latest(workdir, "missing state")  # step 8
+    calls, fake = [], _fake_evaluate(workdir, [])
+
+    def evaluate(step):  # a watcher retrying the damaged step at each poll fails, not hangs
+        calls.append(step)
+        assert len(calls) < 5, f"retried: {calls}"
+        return fake(step)
+    assert watch.watch(str(workdir), evaluate=evaluate, poll_seconds=0, max_idle_polls=2) == [4]
+    assert calls == [4, 8]  # 8 tried once, not at every poll
+    assert "checkpoint 8 in" in capsys.readouterr().out
+    assert watch.load_done(str(workdir)) == {4}

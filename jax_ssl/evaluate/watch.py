@@ -158,11 +158,11 @@ def watch(workdir: str, *, evaluate: Callable[[int], dict] | None = None,
     done = load_done(workdir)
     writer = MetricWriter(eval_dir(workdir))
     ckpt_dir = checkpoints.directory(workdir)
-    evaluated, idle, said_waiting = [], 0, False
+    evaluated, damaged, idle, said_waiting = [], set(), 0, False
     _log(f"watching {ckpt_dir}; already evaluated: {sorted(done)}")
     try:
         while True:
-            step = next_step(workdir, done)
+            step = next_step(workdir, done | damaged)
             if step == NO_CHECKPOINT_YET:
                 if not said_waiting:
                     _log(f"waiting for the first checkpoint in {ckpt_dir}")
@@ -180,6 +180,11 @@ def watch(workdir: str, *, evaluate: Callable[[int], dict] | None = None,
             idle = 0
             try:
                 out = evaluate(step)
+            except checkpoints.DamagedCheckpoint as error:
+                # not recorded as done: a restarted watcher tries it again
+                _log(f"{error}: skipped")
+                damaged.add(step)
+                continue
             except Exception as error:
                 if step in complete_steps(workdir):
                     raise  # the checkpoint is there: a real failure, not a race
