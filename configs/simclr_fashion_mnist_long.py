@@ -1,4 +1,4 @@
-r"""SimCLR on Fashion-MNIST for 12 epochs: about 15 minutes on 2 idle CPU cores.
+r"""SimCLR on Fashion-MNIST for 12 epochs: about 20 minutes on 2 CPU cores.
 
     python -m jax_ssl.train --config configs/simclr_fashion_mnist_long.py \
         --workdir runs/simclr_fashion_mnist_long
@@ -8,8 +8,8 @@ The demo's recipe and model (simclr_fashion_mnist.py: a 3-block ViT of width 64 
 patches, crops (0.8, 1), τ 0.1, batches of 128) with ViT's MLP ratio 4 (the demo's is 2,
 for speed), trained six times longer: 5,616 steps. Recorded on 2 cores (2026-12-03,
 experiments/demo_runs/2026-12-03_simclr_fashion_mnist_long.md; README.md, "Demo"):
-kNN 84.7 / 76.4 with all / 1% of the labels (the demo's 2 epochs: 82.8 / 73.9; raw
-pixels 85.7 / 73.6); about 790 images/s once nothing else ran beside it.
+kNN 84.8 / 76.3 with all / 1% of the labels (the demo's 2 epochs: 83.2 / 74.0; raw
+pixels 85.7 / 73.6); up to 790 images/s, 20 minutes of pretraining.
 """
 import pathlib
 
