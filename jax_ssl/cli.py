@@ -144,24 +144,21 @@ def _train_main(argv):
 
 
 def start_training(config, workdir: str) -> None:
-    """Validates ``config``, then trains it in ``workdir``; a config error (status 2) or
-    one of the trainer's own errors, whose message says what to do (status 1: another
-    run's workdir, a diverged loss, a damaged checkpoint), ends the command with its one
-    line."""
-    from jax_ssl.config import ConfigError, validate
+    """Trains ``config`` in ``workdir`` (``train.train`` validates the config before it
+    builds or writes anything); a config error (status 2) or one of the trainer's own
+    errors, whose message says what to do (status 1: another run's workdir, a diverged
+    loss, a damaged checkpoint), ends the command with its one line."""
+    _quiet_absl()
+    from jax_ssl import checkpoints, train
+    from jax_ssl.config import ConfigError
 
     try:
-        validate(config)  # before the trainer builds anything or touches the workdir
-        _quiet_absl()
-        from jax_ssl import checkpoints, train
-
-        try:
-            train.train(config, workdir)
-        except (train.IncompatibleWorkdir, train.NonFiniteLoss,
-                checkpoints.DamagedCheckpoint) as e:
-            _fail(str(e), status=1)
+        train.train(config, workdir)
     except ConfigError as e:
         _fail(str(e))
+    except (train.IncompatibleWorkdir, train.NonFiniteLoss,
+            checkpoints.DamagedCheckpoint) as e:
+        _fail(str(e), status=1)
 
 
 def train():

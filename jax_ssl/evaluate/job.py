@@ -51,11 +51,12 @@ def restore_backbone(workdir: str, step: int | None = None, *, dtype: str | None
     ckpt_dir = checkpoints.directory(workdir)
     if not tf.io.gfile.isdir(ckpt_dir):
         raise NoCheckpoint(f"no checkpoints in {ckpt_dir}: is {workdir!r} the --workdir "
-                                "of a training run?")
+                           "of a training run?")
     manager = checkpoints.manager(workdir, read_only=True)
-    if step is not None and step not in manager.all_steps() or not manager.all_steps():
+    complete = list(manager.all_steps())
+    if not complete or (step is not None and step not in complete):
         raise NoCheckpoint(f"no complete checkpoint{'' if step is None else f' {step}'} in "
-                                f"{ckpt_dir} (complete steps: {list(manager.all_steps())}).")
+                           f"{ckpt_dir} (complete steps: {complete}).")
 
     def read(step):
         return (checkpoints.restore_config(manager, step),
@@ -65,8 +66,8 @@ def restore_backbone(workdir: str, step: int | None = None, *, dtype: str | None
             manager, read, on_damaged=lambda step, error: _log(f"{error}: skipped"))
         if step is None:
             raise checkpoints.DamagedCheckpoint(
-                f"no checkpoint in {ckpt_dir} can be read (steps "
-                f"{list(manager.all_steps())}, each damaged: see above).")
+                f"no checkpoint in {ckpt_dir} can be read (steps {complete}, each "
+                "damaged: see above).")
     else:
         saved = read(step)
     config, saved = saved
@@ -220,9 +221,9 @@ def write_outputs(workdir: str, out: dict):
         _write_outputs(directory, out)
     except (OSError, tf.errors.OpError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ResultsNotWritten(f"the results of step {out['step']} could not be written to "
-                      f"{directory} ({reason}); give a workdir you can write to, or copy "
-                      "the run to one.") from e
+        raise ResultsNotWritten(f"the results of step {out['step']} could not be written "
+                                f"to {directory} ({reason}); give a workdir you can write "
+                                "to, or copy the run to one.") from e
 
 
 def _write_outputs(directory: str, out: dict):
