@@ -18,9 +18,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import demo  # noqa: E402  (experiments/ is this script's directory)
 from absl import logging  # noqa: E402
 
-import demo  # noqa: E402  (experiments/ is this script's directory)
 from jax_ssl import train  # noqa: E402
 from jax_ssl.config import from_file  # noqa: E402
 from jax_ssl.evaluate.job import evaluate  # noqa: E402

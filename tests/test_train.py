@@ -404,7 +404,8 @@ def save_then_die(manager, step, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     return started
 checkpoints.save = save_then_die
-train.train(tiny_config("simclr", total_steps=6, **{{"checkpoint.every_steps": 2}}), {str(workdir)!r})
+config = tiny_config("simclr", total_steps=6, **{{"checkpoint.every_steps": 2}})
+train.train(config, {str(workdir)!r})
 """
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=300)
