@@ -9,7 +9,7 @@ from flax import traverse_util
 from jax.sharding import PartitionSpec as P
 
 from jax_ssl import parallel
-from jax_ssl.models import resnet
+from jax_ssl.models import layers, resnet
 
 # rbg rather than threefry: a ResNet's init then compiles in ~1 s instead of ~5 s on CPU.
 KEY = jax.random.key(0, impl="rbg")
@@ -348,3 +348,28 @@ def test_gradients_reach_every_parameter(name, cifar_stem, size, rng):
     assert set(grads) == set(_flat(variables["params"]))
     assert all(np.all(np.isfinite(g)) for g in grads.values())
     assert [k for k, g in grads.items() if not np.any(g)] == []
+
+
+@pytest.mark.parametrize("kernel,stride,pad", [(3, 1, 1), (3, 2, 1), (1, 2, 0), (7, 2, 3)])
+def test_conv_with_filter_gradient_in_pieces_equals_lax(kernel, stride, pad, monkeypatch, rng):
+    """The CPU convolution (filter gradient summed over pieces of the batch) gives lax's
+    outputs and both gradients; 7 images in pieces of at most 3 (uneven: 2, 2, 3)."""
+    monkeypatch.setattr(layers, "FILTER_GRAD_IMAGES", 3)
+    x = jnp.asarray(rng.standard_normal((7, 9, 9, 4)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((kernel, kernel, 4, 5)), jnp.float32)
+    dn = jax.lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+    args = ((stride, stride), ((pad, pad), (pad, pad)))
+
+    def loss(conv, x, w):  # weights every output differently
+        y = conv(x, w, *args, dimension_numbers=dn)
+        return jnp.sum(y * jnp.arange(y.size, dtype=y.dtype).reshape(y.shape) / y.size)
+
+    ours = jax.jit(jax.value_and_grad(functools.partial(loss, layers.conv_general_dilated),
+                                      argnums=(0, 1)))(x, w)
+    ref = jax.value_and_grad(functools.partial(loss, jax.lax.conv_general_dilated),
+                             argnums=(0, 1))(x, w)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    lowered = jax.jit(jax.value_and_grad(functools.partial(loss, layers.conv_general_dilated),
+                                         argnums=(0, 1))).lower(x, w).as_text()
+    assert lowered.count("stablehlo.convolution") == 1 + 1 + 3  # forward, input grad, pieces

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jax_ssl.models.layers import batch_norm
+from jax_ssl.models.layers import batch_norm, conv_general_dilated
 
 kaiming_normal_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -41,7 +41,8 @@ def _conv(features: int, kernel: int, strides: int, dtype: Any, name: str) -> nn
     pad = kernel // 2
     return nn.Conv(features, (kernel, kernel), strides=(strides, strides),
                    padding=((pad, pad), (pad, pad)), use_bias=False, dtype=dtype,
-                   param_dtype=jnp.float32, kernel_init=kaiming_normal_fan_out, name=name)
+                   param_dtype=jnp.float32, kernel_init=kaiming_normal_fan_out, name=name,
+                   conv_general_dilated=conv_general_dilated)
 
 
 def _batch_norm(train: bool, axis_name: str | None, dtype: Any, name: str,
