@@ -156,6 +156,27 @@ def test_dino_trainable_gain_when_last_layer_is_not_normalised(rng):
     np.testing.assert_allclose(np.linalg.norm(weight, axis=0), gain, rtol=1e-5)
 
 
+@pytest.mark.parametrize("learn_scale", [False, True])
+def test_weight_norm_dense_values_and_gradients_equal_the_normalised_kernel(learn_scale, rng):
+    """Scaling the output by g/‖v‖ (what the layer does) is x·(g ⊙ v/‖v‖) (what
+    torch.nn.utils.weight_norm computes), gradients included."""
+    x = rng.normal(size=(5, 8)).astype(np.float32)
+    layer = heads.WeightNormDense(32, learn_scale=learn_scale)
+    params = layer.init(KEY, x)["params"]
+    if learn_scale:
+        params = {**params, "scale": rng.uniform(0.5, 2, size=32).astype(np.float32)}
+    weights = rng.normal(size=(5, 32)).astype(np.float32)
+
+    def reference(p):
+        w = p["kernel"] / jnp.linalg.norm(p["kernel"], axis=0) * p.get("scale", 1.0)
+        return jnp.sum((x @ w) * weights)
+
+    got = jax.value_and_grad(lambda p: jnp.sum(layer.apply({"params": p}, x) * weights))(params)
+    want = jax.value_and_grad(reference)(params)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_dino_bottleneck_features_have_unit_norm(rng):
     head = heads.DINOHead(out_dim=8, hidden_dim=16, bottleneck_dim=8)
     x = (100 * rng.normal(size=(5, 12))).astype(np.float32)
