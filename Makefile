@@ -36,3 +36,10 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Our SimCLR/MAE/DINO steps against the official PyTorch ones on this machine's CPU; the
+# CPU wheel index keeps pip from pulling CUDA builds of torch.
+.PHONY: bench-pytorch
+bench-pytorch: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet --extra-index-url https://download.pytorch.org/whl/cpu -e '.[bench]'
+	$(VENV)/bin/python experiments/bench/vs_pytorch.py
