@@ -77,6 +77,7 @@ def base(method: str, dataset: str) -> ml_collections.ConfigDict:
     config.data.recipe_kwargs = ml_collections.ConfigDict(
         {"size": preset["crop_size"], "normalization": normalization})
     config.data.crop_size = preset["crop_size"]
+    config.data.augment_on_device = True
 
     config.model = ml_collections.ConfigDict()
     config.model.backbone = "resnet18"
@@ -114,6 +115,8 @@ KEY_HELP = {
     "data.recipe": "augmentation recipe: simclr | byol | multicrop | mae (data/recipes.py)",
     "data.recipe_kwargs": "keyword arguments of the recipe (its signature in data/recipes.py)",
     "data.crop_size": "side of the crops the model sees (evaluation crops to it too)",
+    "data.augment_on_device": "in-memory sources (digits, fashion_mnist): augment inside the "
+                              "jitted step instead of in tf.data",
     "model.backbone": "resnet18 ... resnet101 | vit_ti16 ... vit_h14 | mae_vit_* (models/)",
     "model.backbone_kwargs": "fields of the backbone module (e.g. patch_size, depth)",
     "optimizer.name": "lars | adamw | sgd",
@@ -452,6 +455,7 @@ def trainer_rules() -> dict[str, Rule]:
         "data.eval_resize_size": integer(1), "data.data_dir": optional(NAME),
         "data.image_size": optional(integer(1)), "data.recipe": choice(recipes.RECIPES),
         "data.recipe_kwargs": optional(SECTION), "data.crop_size": integer(1),
+        "data.augment_on_device": optional(BOOLEAN),
         "model": SECTION, "model.backbone": choice([*models.BACKBONES, *models.MAES]),
         "model.backbone_kwargs": optional(SECTION),
         "optimizer": SECTION, "optimizer.name": choice(OPTIMIZERS),

@@ -28,7 +28,7 @@ from jax import lax
 from jax_ssl import checkpoints, methods, optim, parallel
 from jax_ssl import config as config_lib
 from jax_ssl.config import flat_items
-from jax_ssl.data import pipeline, recipes, sources
+from jax_ssl.data import device_recipes, pipeline, recipes, sources
 from jax_ssl.metric_writer import MetricWriter
 
 
@@ -51,14 +51,28 @@ def sample_batch(dataset) -> dict:
                         dataset.element_spec)
 
 
+def augment_on_device(device_recipe, seed: int):
+    """``batch -> batch``: the raw images of ``pipeline.train_batches(source, None)``
+    (``image``, ``position``, ``label``) to the recipe's views and ``label``, inside the
+    step. Each example's key is the run's seed folded with its position in the stream of
+    examples, so its views do not depend on the number of devices or on resuming."""
+    base = jax.random.fold_in(jax.random.PRNGKey(seed), 2)
+
+    def augment(batch):
+        keys = jax.vmap(functools.partial(jax.random.fold_in, base))(batch["position"])
+        return {**jax.vmap(device_recipe)(batch["image"], keys), "label": batch["label"]}
+    return augment
+
+
 def make_train_step(method, tx, config, mesh, learning_rate, *, total_steps: int,
-                    steps_per_epoch: int):
+                    steps_per_epoch: int, augment=None):
     """The jitted step ``(state, batch) -> (state, metrics)`` over the ``data`` mesh.
 
     Each device runs the method's loss on its shard under ``jax.shard_map``; the losses
     reduce over ``data``, so each device's gradient of the replicated parameters is the
     global-batch gradient. With ``config.grad_accum_steps`` k > 1 the local batch is
-    split into k micro-batches whose gradients are averaged.
+    split into k micro-batches whose gradients are averaged. ``augment`` (from
+    :func:`augment_on_device`) first turns each device's raw images into views.
     """
     loss_fn = functools.partial(method.loss_fn, config=config, axis_name=parallel.DATA_AXIS)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -84,6 +98,8 @@ def make_train_step(method, tx, config, mesh, learning_rate, *, total_steps: int
             lambda g: g / accum, grad_sum)
 
     def per_device(state, batch):
+        if augment is not None:
+            batch = augment(batch)
         step = state["step"]
         rng = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.seed), step),
                                  lax.axis_index(parallel.DATA_AXIS))
@@ -131,11 +147,13 @@ def _progress_line(done: int, total_steps: int, metrics: dict, eta_seconds: floa
 
 # Config keys a resumed run may change: how long it trains, what it logs and keeps, which
 # processes run it, where the data files are, what evaluation reads, how a step is computed
-# (micro-batches, compute dtype; parameters stay float32), and the learning rate schedule's
+# (micro-batches, compute dtype; parameters stay float32; augmentation on the device or the
+# host: the same distributions), and the learning rate schedule's
 # values (to resume a diverged run with a lower one). Any other difference would build
 # another state or continue this one under another recipe.
 RESUMABLE_KEYS = ("epochs", "total_steps", "log_every", "grad_accum_steps", "dtype",
                   "checkpoint", "distributed", "data.data_dir", "data.eval_split",
+                  "data.augment_on_device",
                   "data.eval_resize_size", "optimizer.base_learning_rate",
                   "optimizer.final_learning_rate", "optimizer.warmup_epochs")
 
@@ -250,16 +268,28 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
         _log(f"{workdir}: the run is already complete (checkpoint at step {saved_step}, "
              f"{total_steps} steps asked); evaluate it with jax-ssl-eval --workdir {workdir}")
         return {"metrics": {}, "state": None, "mesh": mesh}
-    recipe = recipes.make_recipe(data.recipe, **data.get("recipe_kwargs", {}))
+    recipe_kwargs = data.get("recipe_kwargs", {})
+    recipe = recipes.make_recipe(data.recipe, **recipe_kwargs)
+    # In-memory images are augmented inside the step (recipes that have a device form),
+    # the rest in tf.data.
+    device_recipe = device_recipes.make_device_recipe(data.recipe, **recipe_kwargs)
+    augment = None
+    if data.get("augment_on_device", True) and getattr(source, "image_shape", None) \
+            and device_recipe:
+        augment = augment_on_device(device_recipe, config.seed)
 
     def batches_from(step):
-        return pipeline.train_batches(source, recipe, global_batch_size=config.batch_size,
-                                      seed=config.seed, start_step=step)
+        return pipeline.train_batches(source, None if augment else recipe,
+                                      global_batch_size=config.batch_size, seed=config.seed,
+                                      start_step=step)
 
     # --- Model: the method's networks, optimizer and state, replicated on every device.
     method = methods.get(config.method)
-    params, method_state = method.init(jax.random.PRNGKey(config.seed), config,
-                                       sample_batch(batches_from(0)))
+    example = sample_batch(batches_from(0))
+    if augment:
+        example = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype),
+                               jax.eval_shape(augment, example))
+    params, method_state = method.init(jax.random.PRNGKey(config.seed), config, example)
     tx, learning_rate = optim.optimizer(config, total_steps, steps_per_epoch)
     state = {"step": jnp.zeros((), jnp.int32), "params": params,
              "opt_state": tx.init(params), "method_state": method_state}
@@ -268,7 +298,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # --- Update step.
     train_step = make_train_step(method, tx, config, mesh, learning_rate,
-                                 total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+                                 total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+                                 augment=augment)
 
     # --- Checkpoints: resume from the latest complete one.
     # tf.io.gfile: the workdir may be a bucket (gs://...) on TPU pods

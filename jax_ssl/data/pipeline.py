@@ -87,6 +87,10 @@ def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_st
       process_index, process_count: default to JAX's (override to simulate hosts).
       shuffle_buffer: TFDS sources only (indexed sources permute whole epochs).
     Returns: tf.data of dicts: the recipe's views, each [local batch, ...], and ``label``.
+      With ``recipe=None`` (an indexed source augmented on the device, see
+      :mod:`jax_ssl.data.device_augment`): ``image`` uint8 [local batch, H, W, 3] as
+      stored, ``position`` int32, each example's place in the run's stream of examples
+      (what its augmentation is seeded with), and ``label``.
     """
     process_index, process_count = _process(process_index, process_count)
     local_batch = parallel.check_divides(global_batch_size, process_count, "processes")
@@ -101,8 +105,15 @@ def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_st
                                  process_index, start_step)
 
         def example(position, index):
-            views = recipe(source.load(index), _fold_in(augment_seed, position))
+            if recipe is None:
+                views = {"image": source.load(index),
+                         "position": tf.cast(position, tf.int32)}  # < 2^31 examples a run
+            else:
+                views = recipe(source.load(index), _fold_in(augment_seed, position))
             return {**views, "label": tf.gather(labels, index)}
+    elif recipe is None:
+        raise ValueError(f"{source.name} is read from files: augment it with a recipe in "
+                         "tf.data (recipe=None is for in-memory sources).")
     elif isinstance(source, TFDSSource):
         augment_seed = tf.constant([seed, process_index], tf.int64)
         start = start_step * local_batch

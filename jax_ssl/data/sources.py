@@ -40,7 +40,9 @@ class IndexedSource:
 
     ``load(index)`` maps a scalar int64 tensor to a uint8 [H, W, 3] image tensor (inside
     tf.data, graph mode); ``labels`` holds every example's label, in index order.
-    ``greyscale``: the three channels ``load`` gives are copies of one.
+    ``greyscale``: the three channels ``load`` gives are copies of one. ``image_shape``:
+    (H, W, 3) when every image has it and the split is held in memory (the sources whose
+    training augmentation can run on the device), else None.
     """
     name: str
     split: str
@@ -49,6 +51,7 @@ class IndexedSource:
     load: Callable[[tf.Tensor], tf.Tensor]
     class_names: tuple[str, ...] = ()
     greyscale: bool = False
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def num_examples(self) -> int:
@@ -129,7 +132,7 @@ def _array_source(name, split, images, labels, class_names) -> IndexedSource:
         return tf.image.grayscale_to_rgb(image[..., None]) if greyscale else image
 
     return IndexedSource(name, split, np.asarray(labels, np.int32), len(class_names), load,
-                         tuple(class_names), greyscale)
+                         tuple(class_names), greyscale, (*images.shape[1:3], 3))
 
 
 def digits(split: str = "train", *, image_size: int = 32) -> IndexedSource:
