@@ -3,15 +3,17 @@
 :func:`make_device_recipe` gives ``(images uint8 [B, H, W, 3], key) -> dict``: what the
 tf.data recipe of :mod:`jax_ssl.data.recipes` of the same name and arguments gives, for a
 whole batch, run inside the jitted training step so that augmentation no longer competes
-with the step for the host's cores. The draws are ``jax.random`` ones (a key per image,
-then per view) rather than TF's stateless RNG, so the views differ from tf.data's, but
-they follow the same distributions, and the same parameters give the same pixels:
+with the step for the host's cores. The draws are ``jax.random`` ones (a key per image
+and view, split from the step's key) rather than TF's stateless RNG, so the views differ
+from tf.data's, but they follow the same distributions, and the same parameters give the
+same pixels:
 torchvision RandomResizedCrop boxes resized with :mod:`jax_ssl.data.resample`'s
 antialiased kernels, flip, ColorJitter, RandomGrayscale, GaussianBlur, RandomSolarize and
 normalisation with :mod:`jax_ssl.data.augment`'s arithmetic.
 
-Drawing and applying are separate: ``sample_*`` draw one view's parameters from a key
-(``jax.vmap`` them for many), and the ops take parameters with any leading batch axes.
+Drawing and applying are separate: :func:`crop_box` and :func:`jitter_params` map
+uniforms to parameters, :func:`sample_view` draws all of one view's from a key and
+:func:`sample_views` those of a batch; the ops take parameters with any leading axes.
 All shapes are static; every op is a batched matmul or elementwise (no per-pixel
 gathers), and a gated op is computed for every view and selected, as branches would be
 under ``vmap`` anyway.
@@ -51,7 +53,7 @@ class ViewParams(NamedTuple):
 
 # Each sampler maps uniforms in [0, 1) to parameters; a view draws all its uniforms at
 # once, since every separate jax.random draw is a threefry hash that XLA compiles anew
-# (about 0.3 s each on CPU).
+# (0.5 to 1 s each on CPU).
 _BOX_UNIFORMS = 2 * augment._CROP_ATTEMPTS + 2
 _JITTER_UNIFORMS = 8
 _VIEW_UNIFORMS = _BOX_UNIFORMS + _JITTER_UNIFORMS + 6
@@ -282,7 +284,7 @@ def _reflect_taps(n: int, radius: int) -> np.ndarray:
     borders without repeating the edge, torch's "reflect" padding as augment's blur."""
     if n <= radius:
         raise ValueError(f"views of {n} pixels are too small to blur with a radius of "
-                         f"{radius}; turn blurring off (blur=0) for them.")
+                         f"{radius}; turn blurring off with the recipe's blur argument.")
     source = np.abs(np.arange(n)[None, :] + np.arange(-radius, radius + 1)[:, None])
     source = np.where(source > n - 1, 2 * (n - 1) - source, source)
     taps = np.zeros((2 * radius + 1, n, n), np.float32)
@@ -378,9 +380,55 @@ def _mae(images, key, *, size, scale, normalization):
     return {"image": views[:, 0]}
 
 
+# recipes.multicrop's styles: facebookresearch/dino and facebookresearch/swav. (They are
+# local to that function; a test checks these against the views it asks for.)
+_MULTICROP_STYLES = {
+    "dino": dict(jitter=(0.4, 0.4, 0.2, 0.1), interpolation="bicubic", global_blur=(1.0, 0.1),
+                 global_solarize=(0.0, 0.2), local_blur=0.5, global_scale=(0.4, 1.0),
+                 local_scale=(0.05, 0.4), num_local=8),
+    "swav": dict(jitter=(0.8, 0.8, 0.8, 0.2), interpolation="bilinear", global_blur=(0.5, 0.5),
+                 global_solarize=(0.0, 0.0), local_blur=0.5, global_scale=(0.14, 1.0),
+                 local_scale=(0.05, 0.14), num_local=6),
+}
+
+
+def multicrop_views(*, style, global_size, local_size, num_global, num_local, global_scale,
+                    local_scale, blur) -> dict:
+    """The views of recipes.multicrop: {output name: (number of views, the other
+    arguments of :func:`_views` but the normalisation)}."""
+    if style not in _MULTICROP_STYLES:
+        raise ValueError(f"multicrop style must be 'dino' or 'swav', not {style!r}.")
+    settings = _MULTICROP_STYLES[style]
+    global_blur, local_blur = settings["global_blur"], settings["local_blur"]
+    if not blur:
+        global_blur, local_blur = (0.0, 0.0), 0.0
+    num_local = settings["num_local"] if num_local is None else num_local
+    common = dict(jitter=settings["jitter"], interpolation=settings["interpolation"])
+    # Global view i > 1 is treated as the second one, as in recipes.multicrop.
+    views = {"global_views": (num_global, dict(
+        common, size=global_size, scale=global_scale or settings["global_scale"],
+        blur=[global_blur[min(i, 1)] for i in range(num_global)],
+        solarize_p=[settings["global_solarize"][min(i, 1)] for i in range(num_global)]))}
+    if num_local:
+        views["local_views"] = (num_local, dict(
+            common, size=local_size, scale=local_scale or settings["local_scale"],
+            blur=[local_blur] * num_local, solarize_p=[0.0] * num_local))
+    return views
+
+
+def _multicrop(images, key, *, style, global_size, local_size, num_global, num_local,
+               global_scale, local_scale, blur, normalization):
+    views = multicrop_views(style=style, global_size=global_size, local_size=local_size,
+                            num_global=num_global, num_local=num_local,
+                            global_scale=global_scale, local_scale=local_scale, blur=blur)
+    keys = jax.random.split(key, len(views))
+    return {name: _views(images, view_key, num, normalization=normalization, **settings)
+            for (name, (num, settings)), view_key in zip(views.items(), keys, strict=True)}
+
+
 # Each takes exactly the keyword arguments of the tf recipe of its name, without defaults:
 # make_device_recipe fills them in from the tf recipe's signature.
-DEVICE_RECIPES = {"simclr": _simclr, "byol": _byol, "mae": _mae}
+DEVICE_RECIPES = {"simclr": _simclr, "byol": _byol, "mae": _mae, "multicrop": _multicrop}
 
 
 def make_device_recipe(name: str, **kwargs):
