@@ -3,8 +3,8 @@
 :func:`make_device_recipe` gives ``(images uint8 [B, H, W, 3], key) -> dict``: what the
 tf.data recipe of :mod:`jax_ssl.data.recipes` of the same name and arguments gives, for a
 whole batch, run inside the jitted training step so that augmentation no longer competes
-with the step for the host's cores. The draws are ``jax.random`` ones (a key per image
-and view, split from the step's key) rather than TF's stateless RNG, so the views differ
+with the step for the host's cores. The draws are ``jax.random`` ones (a key per image,
+split per view) rather than TF's stateless RNG, so the views differ
 from tf.data's, but they follow the same distributions, and the same parameters give the
 same pixels:
 torchvision RandomResizedCrop boxes resized with :mod:`jax_ssl.data.resample`'s
@@ -117,10 +117,18 @@ def sample_view(key, blur_p, solarize_p, *, height: int, width: int, scale, jitt
         solarize=solar < solarize_p)
 
 
+def image_keys(key, batch: int):
+    """One key per image: ``key`` itself if it holds ``batch`` keys, else split from it.
+    Raw uint32 keys (``jax.random.PRNGKey``) are wrapped as typed ones."""
+    if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.wrap_key_data(key)
+    return key if key.shape == (batch,) else jax.random.split(key, batch)
+
+
 def sample_views(key, batch: int, blur_p, solarize_p, **view) -> ViewParams:
-    """:func:`sample_view` for each of ``len(blur_p)`` views of ``batch`` images, each
-    with its own key split from ``key``: fields with leading axes [batch, views]."""
-    view_keys = jax.random.split(key, (batch, len(blur_p)))
+    """:func:`sample_view` for each of ``len(blur_p)`` views of ``batch`` images, the
+    :func:`image_keys` of ``key`` split per view: fields with leading axes [batch, views]."""
+    view_keys = jax.vmap(lambda k: jax.random.split(k, len(blur_p)))(image_keys(key, batch))
     per_view = jax.vmap(functools.partial(sample_view, **view))
     return jax.vmap(per_view, in_axes=(0, None, None))(
         view_keys, jnp.asarray(blur_p, jnp.float32), jnp.asarray(solarize_p, jnp.float32))
@@ -434,7 +442,12 @@ DEVICE_RECIPES = {"simclr": _simclr, "byol": _byol, "mae": _mae, "multicrop": _m
 def make_device_recipe(name: str, **kwargs):
     """The recipe ``name`` of :mod:`jax_ssl.data.recipes` as a function ``(images uint8
     [B, H, W, 3], key) -> dict`` of float32 arrays with a leading batch axis, with the
-    tf recipe's keyword arguments and defaults. Jittable and vmappable."""
+    tf recipe's keyword arguments and defaults. Jittable and vmappable.
+
+    ``key`` is one PRNG key for the batch, or one per image ([B]): then an image's views
+    depend only on it and its key, not on the rest of the batch (so not on how a global
+    batch is split over devices).
+    """
     if name not in DEVICE_RECIPES:
         raise ValueError(f"no device augmentation recipe {name!r}; choose one of "
                          f"{sorted(DEVICE_RECIPES)} (others run in tf.data).")
