@@ -28,7 +28,7 @@ from jax import lax
 from jax_ssl import checkpoints, methods, optim, parallel
 from jax_ssl import config as config_lib
 from jax_ssl.config import flat_items
-from jax_ssl.data import device_recipes, pipeline, recipes, sources
+from jax_ssl.data import device_augment, pipeline, recipes, sources
 from jax_ssl.metric_writer import MetricWriter
 
 
@@ -60,7 +60,7 @@ def augment_on_device(device_recipe, seed: int):
 
     def augment(batch):
         keys = jax.vmap(functools.partial(jax.random.fold_in, base))(batch["position"])
-        return {**jax.vmap(device_recipe)(batch["image"], keys), "label": batch["label"]}
+        return {**device_recipe(batch["image"], keys), "label": batch["label"]}
     return augment
 
 
@@ -272,11 +272,11 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     recipe = recipes.make_recipe(data.recipe, **recipe_kwargs)
     # In-memory images are augmented inside the step (recipes that have a device form),
     # the rest in tf.data.
-    device_recipe = device_recipes.make_device_recipe(data.recipe, **recipe_kwargs)
     augment = None
     if data.get("augment_on_device", True) and getattr(source, "image_shape", None) \
-            and device_recipe:
-        augment = augment_on_device(device_recipe, config.seed)
+            and data.recipe in device_augment.DEVICE_RECIPES:
+        augment = augment_on_device(
+            device_augment.make_device_recipe(data.recipe, **recipe_kwargs), config.seed)
 
     def batches_from(step):
         return pipeline.train_batches(source, None if augment else recipe,

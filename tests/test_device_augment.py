@@ -16,7 +16,8 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from jax_ssl.data import augment, device_augment, recipes, resample
+from jax_ssl import train
+from jax_ssl.data import augment, device_augment, pipeline, recipes, resample, sources
 
 P_MIN = 1e-3  # KS / chi-square p-values below this fail
 
@@ -380,3 +381,32 @@ def test_bad_settings_are_one_line_when_the_recipe_is_traced(name, kwargs, messa
     with pytest.raises(ValueError) as error:
         jax.eval_shape(recipe, jnp.zeros((2, 28, 28, 3), jnp.uint8), jax.random.key(0))
     assert str(error.value) == message
+
+
+# ---------------------------------------------------------------- in the training step
+
+
+def test_views_depend_only_on_the_examples_position():
+    """What makes the views the same on 1 or 8 devices and after resuming: an example's
+    views are a function of its position in the stream, not of its batch."""
+    augment_in_step = jax.jit(train.augment_on_device(
+        device_augment.make_device_recipe("mae", size=28), 0))
+    batch = {"image": _fashion_like(4), "position": np.array([7, 8, 9, 10], np.int32),
+             "label": np.arange(4)}
+    whole = augment_in_step(batch)
+    half = augment_in_step(jax.tree.map(lambda x: x[2:], batch))
+    np.testing.assert_array_equal(half["image"], whole["image"][2:])
+    np.testing.assert_array_equal(half["label"], [2, 3])
+    assert not np.allclose(whole["image"][0], whole["image"][1])
+
+
+def test_raw_batches_carry_images_and_stream_positions():
+    source = sources.get_source("digits", "train")
+    first = next(iter(pipeline.train_batches(source, None, global_batch_size=8, seed=0,
+                                             start_step=3).as_numpy_iterator()))
+    assert first["image"].dtype == np.uint8 and first["image"].shape == (8, 32, 32, 3)
+    np.testing.assert_array_equal(first["position"], np.arange(24, 32))
+    processed = next(iter(pipeline.train_batches(
+        source, recipes.make_recipe("eval", size=32), global_batch_size=8, seed=0,
+        start_step=3).as_numpy_iterator()))
+    np.testing.assert_array_equal(first["label"], processed["label"])  # the same examples
