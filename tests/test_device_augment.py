@@ -275,14 +275,18 @@ def test_recipe_vmaps_over_groups_of_images(jitted, images):
         np.testing.assert_allclose(batched[g], recipe(groups[g], keys[g])["views"], atol=1e-5)
 
 
-def test_per_image_keys_make_views_independent_of_the_rest_of_the_batch(images):
+@pytest.mark.parametrize("name, kwargs", [
+    ("mae", dict(size=28)),
+    ("multicrop", dict(global_size=16, local_size=8, num_local=1, blur=False))])
+def test_per_image_keys_make_views_independent_of_the_rest_of_the_batch(images, name, kwargs):
     """With a key per image, an image's views are the same in any batch (as on any number
     of devices); one key stands for its split into one per image; a raw uint32 key works
     as its typed form."""
-    recipe = jax.jit(device_augment.make_device_recipe("mae", size=28))
+    recipe = jax.jit(device_augment.make_device_recipe(name, **kwargs))
     keys = jax.random.split(jax.random.key(4), 6)
-    whole = recipe(images[:6], keys)["image"]
-    np.testing.assert_allclose(recipe(images[2:4], keys[2:4])["image"], whole[2:4], atol=1e-6)
+    whole = recipe(images[:6], keys)
+    for field, views in recipe(images[2:4], keys[2:4]).items():
+        np.testing.assert_allclose(views, whole[field][2:4], atol=1e-6)
     for key in (jax.random.key(4), jax.random.key_data(keys)):
         np.testing.assert_array_equal(
             jax.random.key_data(device_augment.image_keys(key, 6)), jax.random.key_data(keys))

@@ -429,9 +429,11 @@ def _multicrop(images, key, *, style, global_size, local_size, num_global, num_l
     views = multicrop_views(style=style, global_size=global_size, local_size=local_size,
                             num_global=num_global, num_local=num_local,
                             global_scale=global_scale, local_scale=local_scale, blur=blur)
-    keys = jax.random.split(key, len(views))
-    return {name: _views(images, view_key, num, normalization=normalization, **settings)
-            for (name, (num, settings)), view_key in zip(views.items(), keys, strict=True)}
+    # Split each image's key, so that a view group's draws stay per image.
+    keys = jax.vmap(lambda k: jax.random.split(k, len(views)))(
+        image_keys(key, images.shape[0]))
+    return {name: _views(images, keys[:, i], num, normalization=normalization, **settings)
+            for i, (name, (num, settings)) in enumerate(views.items())}
 
 
 # Each takes exactly the keyword arguments of the tf recipe of its name, without defaults:
