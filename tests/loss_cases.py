@@ -119,6 +119,19 @@ CASES = [
          lambda e, t, m, i, n, z, axis_name: losses.memory_bank_update(
              m, i, e, axis_name=axis_name),
          _pirl_inputs, (0, 0, None, 0, 0, None), ()),
+    # The bank split over the devices in blocks of rows, as the trainer keeps PIRL's.
+    Case("pirl_loss_sharded_bank",
+         lambda e, t, m, i, n, z, axis_name: losses.pirl_loss(
+             e, t, m, i, n, log_normalizer=z, bank_sharded=True, axis_name=axis_name),
+         _pirl_inputs, (0, 0, 0, 0, 0, None), (0, 1)),
+    Case("nce_log_normalizer_sharded_bank",
+         lambda e, t, m, i, n, z, axis_name: losses.nce_log_normalizer(
+             e, m, i, n, bank_sharded=True, axis_name=axis_name),
+         _pirl_inputs, (0, 0, 0, 0, 0, None), ()),
+    Case("memory_bank_update_sharded_bank",
+         lambda e, t, m, i, n, z, axis_name: losses.memory_bank_update(
+             m, i, e, bank_sharded=True, axis_name=axis_name),
+         _pirl_inputs, (0, 0, 0, 0, 0, None), (), out_batch_axis=0),
     Case("rotation_loss", lambda x, y, axis_name: losses.rotation_loss(x, y, axis_name=axis_name),
          lambda r: (normal(r, N, 4), r.integers(0, 4, N).astype(np.int32)), (0, 0)),
     Case("jigsaw_loss", lambda x, y, axis_name: losses.jigsaw_loss(x, y, axis_name=axis_name),

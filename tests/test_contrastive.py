@@ -92,9 +92,13 @@ def pirl_inputs(rng, b=6, m=20, k=7, d=5):
     return rng.normal(size=(b, d)), rng.normal(size=(b, d)), memory, indices, negatives
 
 
-def test_nce_and_pirl_match_vissl_formulas(rng):
+@pytest.mark.parametrize("bank_sharded", [False, True], ids=["gathered rows", "one matmul"])
+def test_nce_and_pirl_match_vissl_formulas(rng, bank_sharded):
+    """Both routes to the memory rows' scores (on one device a "sharded" bank is the whole
+    bank, scored by one matmul) give VISSL's formulas."""
     image, transformed, memory, indices, negatives = pirl_inputs(rng)
-    log_z = float(losses.nce_log_normalizer(image, memory, indices, negatives))
+    kw = dict(bank_sharded=bank_sharded)
+    log_z = float(losses.nce_log_normalizer(image, memory, indices, negatives, **kw))
     # Z = mean(exp(s/τ)) · M over the batch's positives and negatives (VISSL, first batch).
     rows = np.concatenate([indices[:, None], negatives], axis=1)
     s = np.einsum("bkd,bd->bk", memory[rows], np_normalize(image)) / 0.07
@@ -102,9 +106,10 @@ def test_nce_and_pirl_match_vissl_formulas(rng):
 
     expected = np_nce(image, memory, indices, negatives, log_z, 0.07)
     np.testing.assert_allclose(
-        losses.nce_loss(image, memory, indices, negatives, log_normalizer=log_z), expected,
-        rtol=1e-5)
-    pirl = losses.pirl_loss(image, transformed, memory, indices, negatives, log_normalizer=log_z)
+        losses.nce_loss(image, memory, indices, negatives, log_normalizer=log_z, **kw),
+        expected, rtol=1e-5)
+    pirl = losses.pirl_loss(image, transformed, memory, indices, negatives,
+                            log_normalizer=log_z, **kw)
     np.testing.assert_allclose(
         pirl, 0.5 * np_nce(transformed, memory, indices, negatives, log_z, 0.07)
         + 0.5 * expected, rtol=1e-5)

@@ -82,12 +82,16 @@ def moco_v3_loss(q, k, *, temperature: float = 1.0, axis_name=None):
     return global_mean(jnp.mean(cross_entropy(logits, labels)), axis_name) * (2 * temperature)
 
 
-def memory_bank_logits(embeddings, memory_bank, indices, negative_indices, *, temperature):
+def memory_bank_logits(embeddings, memory_bank, indices, negative_indices, *, temperature,
+                       bank_sharded: bool = False, axis_name=None):
     """Similarities of L2-normalised embeddings with their memory rows, over τ.
 
     Args:
       embeddings: [B, D] L2-normalised embeddings.
       memory_bank: [M, D] L2-normalised memory (one row per training image); constant.
+        With ``bank_sharded``: this device's block of rows [M/devices, D] of it (device d
+        holds rows d·M/devices …), as the trainer keeps a bank too large to replicate;
+        on one device (``axis_name`` None) the whole bank, scored by one matmul.
       indices: [B] int, each embedding's own row (the positive).
       negative_indices: [B, K] int, rows drawn uniformly at random (the noise samples).
 
@@ -96,31 +100,58 @@ def memory_bank_logits(embeddings, memory_bank, indices, negative_indices, *, te
       before its exp).
     """
     rows = jnp.concatenate([indices[:, None], negative_indices], axis=1)  # [B, 1+K]
-    weights = lax.stop_gradient(f32(memory_bank))[rows]  # [B, 1+K, D]
-    return jnp.einsum("bkd,bd->bk", weights, f32(embeddings)) / temperature
+    memory_bank = lax.stop_gradient(f32(memory_bank))
+    if not bank_sharded:
+        return jnp.einsum("bkd,bd->bk", memory_bank[rows], f32(embeddings)) / temperature
+    # Every device scores the whole batch against its own rows (one matmul: B × M/devices,
+    # not the B × (1+K) × D gathered rows, so also the faster route on one device for
+    # many negatives), keeps the requested ones it holds, and the scores go to the
+    # devices that asked for them.
+    all_embeddings = gather_batch(f32(embeddings), axis_name)  # [B_global, D]
+    all_rows = gather_batch_replicated(rows, axis_name)
+    block = memory_bank.shape[0]
+    local = all_rows - device_index(axis_name) * block
+    held = (local >= 0) & (local < block)
+    scores = jnp.take_along_axis(all_embeddings @ memory_bank.T,
+                                 jnp.clip(local, 0, block - 1), axis=1)
+    mine = jnp.where(held, scores, 0.0)
+    if axis_name:
+        mine = lax.psum_scatter(mine, axis_name, scatter_dimension=0, tiled=True)
+    return mine / temperature
+
+
+def _memory_size(memory_bank, memory_size, bank_sharded, axis_name):
+    """Rows of the whole bank: ``memory_size`` if given (a padded sharded bank has more)."""
+    if memory_size is not None:
+        return memory_size
+    return memory_bank.shape[0] * (num_devices(axis_name) if bank_sharded else 1)
 
 
 def nce_log_normalizer(embeddings, memory_bank, indices, negative_indices, *,
-                       temperature: float = 0.07, axis_name=None):
+                       temperature: float = 0.07, bank_sharded: bool = False,
+                       memory_size: int | None = None, axis_name=None):
     """log Z of NCE, estimated once from the first batch as VISSL/lemniscate do.
 
     Z = mean over the global batch of exp(s/τ) (positives and negatives) × M, where M is
-    the memory size. The caller keeps it fixed for the rest of training.
+    the memory size (``memory_size``, default the bank's rows). The caller keeps it fixed
+    for the rest of training. ``bank_sharded``: as in ``memory_bank_logits``.
 
     Returns: scalar float32 log Z (kept in log space: Z itself is ~1e6–1e9).
     """
     check_positive("temperature", temperature)
     logits = memory_bank_logits(
         l2_normalize(f32(embeddings)), memory_bank, indices, negative_indices,
-        temperature=temperature)
+        temperature=temperature, bank_sharded=bank_sharded, axis_name=axis_name)
     # log(mean(exp(logits))) over the global batch (VISSL averages equal-sized devices' means).
     log_mean = global_logsumexp(logits, None, axis_name) - jnp.log(
         logits.size * num_devices(axis_name))
-    return lax.stop_gradient(log_mean + jnp.log(memory_bank.shape[0]))
+    size = _memory_size(memory_bank, memory_size, bank_sharded, axis_name)
+    return lax.stop_gradient(log_mean + jnp.log(size))
 
 
 def nce_loss(embeddings, memory_bank, indices, negative_indices, *, log_normalizer,
-             temperature: float = 0.07, axis_name=None):
+             temperature: float = 0.07, bank_sharded: bool = False,
+             memory_size: int | None = None, axis_name=None):
     """Noise-contrastive estimation against a memory bank (VISSL ``NCECriterion``).
 
     With x = exp(s/τ)/Z for the positive (column 0) and K uniform noise samples of a
@@ -130,8 +161,9 @@ def nce_loss(embeddings, memory_bank, indices, negative_indices, *, log_normaliz
 
     Args:
       embeddings: [B, D] (normalised here).
-      memory_bank, indices, negative_indices: as in ``memory_bank_logits``.
+      memory_bank, indices, negative_indices, bank_sharded: as in ``memory_bank_logits``.
       log_normalizer: scalar log Z from ``nce_log_normalizer``.
+      memory_size: M (default: the bank's rows; give it for a padded bank).
     Returns: scalar, mean over the global batch.
     """
     check_rank("embeddings", embeddings, 2, "[B, D]")
@@ -139,10 +171,10 @@ def nce_loss(embeddings, memory_bank, indices, negative_indices, *, log_normaliz
     check_positive("temperature", temperature)
     logits = memory_bank_logits(
         l2_normalize(f32(embeddings)), memory_bank, indices, negative_indices,
-        temperature=temperature)
+        temperature=temperature, bank_sharded=bank_sharded, axis_name=axis_name)
     log_x = logits - log_normalizer
     num_negatives = negative_indices.shape[1]
-    noise = num_negatives / memory_bank.shape[0]
+    noise = num_negatives / _memory_size(memory_bank, memory_size, bank_sharded, axis_name)
     log_denominator = jnp.logaddexp(log_x, jnp.log(noise + jnp.finfo(jnp.float32).eps))
     log_p_model = log_x[:, 0] - log_denominator[:, 0]
     log_p_noise = jnp.log(noise) - log_denominator[:, 1:]
@@ -152,7 +184,8 @@ def nce_loss(embeddings, memory_bank, indices, negative_indices, *, log_normaliz
 
 def pirl_loss(image_embeddings, transformed_embeddings, memory_bank, indices,
               negative_indices, *, log_normalizer, temperature: float = 0.07,
-              lambd: float = 0.5, axis_name=None):
+              lambd: float = 0.5, bank_sharded: bool = False, memory_size: int | None = None,
+              axis_name=None):
     """PIRL: λ·NCE(m_I, g(v_Iᵗ)) + (1-λ)·NCE(m_I, f(v_I)) (Misra & van der Maaten 2020).
 
     Args:
@@ -162,6 +195,7 @@ def pirl_loss(image_embeddings, transformed_embeddings, memory_bank, indices,
         ``negative_indices`` [B, K] uniform noise rows (VISSL: K=32000).
       log_normalizer: log Z (``nce_log_normalizer`` on the first batch).
       temperature: τ = 0.07; lambd: λ = 0.5 (VISSL ``loss_weights: [0.5, 0.5]``).
+      bank_sharded, memory_size: as in ``nce_loss``.
     Returns: scalar. Update the memory afterwards with ``memory_bank_update`` on
     ``image_embeddings``.
     """
@@ -169,24 +203,31 @@ def pirl_loss(image_embeddings, transformed_embeddings, memory_bank, indices,
                      "transformed_embeddings", transformed_embeddings)
     nce = lambda e: nce_loss(  # noqa: E731
         e, memory_bank, indices, negative_indices, log_normalizer=log_normalizer,
-        temperature=temperature, axis_name=axis_name)
+        temperature=temperature, bank_sharded=bank_sharded, memory_size=memory_size,
+        axis_name=axis_name)
     return lambd * nce(transformed_embeddings) + (1 - lambd) * nce(image_embeddings)
 
 
 def memory_bank_update(memory_bank, indices, embeddings, *, momentum: float = 0.5,
-                       axis_name=None):
+                       bank_sharded: bool = False, axis_name=None):
     """m_i ← normalise(momentum·m_i + (1-momentum)·normalise(e_i)) for every device's rows.
 
     Args:
-      memory_bank: [M, D] replicated memory; indices: [B] rows of this shard's images;
+      memory_bank: [M, D] replicated memory, or with ``bank_sharded`` this device's block
+        of rows (as in ``memory_bank_logits``); indices: [B] rows of this shard's images;
       embeddings: [B, D] their (unnormalised) embeddings.
-    Returns: the new [M, D] memory, identical on every device (VISSL
-    ``NCEAverage.update_memory``, momentum 0.5).
+    Returns: the new memory (VISSL ``NCEAverage.update_memory``, momentum 0.5): [M, D],
+      identical on every device, or this device's updated block.
     """
     check_rank("embeddings", embeddings, 2, "[B, D]")
     embeddings = lax.stop_gradient(l2_normalize(f32(embeddings)))
     indices = gather_batch_replicated(indices, axis_name)
     embeddings = gather_batch_replicated(embeddings, axis_name)
     memory_bank = f32(memory_bank)
-    mixed = momentum * memory_bank[indices] + (1 - momentum) * embeddings
-    return memory_bank.at[indices].set(l2_normalize(mixed))
+    if bank_sharded:  # each device writes the rows it holds
+        indices = indices - device_index(axis_name) * memory_bank.shape[0]
+        held = (indices >= 0) & (indices < memory_bank.shape[0])
+        indices = jnp.where(held, indices, memory_bank.shape[0])  # out of range: dropped
+    mixed = (momentum * memory_bank.at[indices].get(mode="fill", fill_value=0.0)
+             + (1 - momentum) * embeddings)
+    return memory_bank.at[indices].set(l2_normalize(mixed), mode="drop")
