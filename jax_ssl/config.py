@@ -112,7 +112,8 @@ KEY_HELP = {
     "data.eval_resize_size": "evaluation: short side resized to this, then centre crop",
     "data.data_dir": "where the source's files are (default: its cache)",
     "data.image_size": "resize the source's images to this side first (None: as stored)",
-    "data.recipe": "augmentation recipe: simclr | byol | multicrop | mae (data/recipes.py)",
+    "data.recipe": "augmentation recipe: simclr | byol | multicrop | mae | jigsaw | "
+                   "relative_position | pirl (data/recipes.py)",
     "data.recipe_kwargs": "keyword arguments of the recipe (its signature in data/recipes.py)",
     "data.crop_size": "side of the crops the model sees (evaluation crops to it too)",
     "data.augment_on_device": "in-memory sources (digits, fashion_mnist): augment inside the "
@@ -145,8 +146,7 @@ SECTION_HELP = {
     "data.recipe_kwargs": "the recipe's keyword arguments (jax_ssl/data/recipes.py)",
     "model.backbone_kwargs": "the backbone's fields (jax_ssl/models/)",
     **{method: f"the method's settings (docstring of jax_ssl/methods/{method}.py)"
-       for method in ("simclr", "moco_v3", "swav", "dino", "mae", "byol", "barlow_twins",
-                      "vicreg")},
+       for method in methods.NAMES},
 }
 
 
@@ -220,8 +220,8 @@ def small_images_multicrop(config: ml_collections.ConfigDict, *, style: str = "d
 
 
 # The CPU configs (configs/<method>_{digits,fashion_mnist}.py): 10 epochs of digits or 1 of
-# Fashion-MNIST, the CPU ViT, AdamW, and each method's official objective with heads
-# shrunk to 512-wide layers.
+# Fashion-MNIST, the CPU ViT (the pretext methods: a small ResNet), AdamW, and each
+# method's official objective with heads shrunk to 512-wide layers.
 CPU_EPOCHS = {"digits": 10.0, "fashion_mnist": 1.0}
 CPU_PATCH = {"digits": 8, "fashion_mnist": 7}  # 16 tokens at 32 and 28 px
 CPU_SECTIONS = {
@@ -239,7 +239,37 @@ CPU_SECTIONS = {
                  epsilon=0.05, sinkhorn_iterations=3, crops_for_assign=(0, 1),
                  freeze_prototypes_steps=50, queue_length=0, queue_start_epoch=0.0),
     "mae": dict(mask_ratio=0.75, norm_pix_loss=True),
+    "rotation": dict(hidden_dims=()),
+    "jigsaw": dict(num_permutations=100, crop_dim=128, hidden_dims=(512,)),
+    "relative_position": dict(crop_dim=128, hidden_dims=(512,)),
+    "pirl": dict(output_dim=128, crop_dim=128, temperature=0.07, lambd=0.5,
+                 num_negatives=4096, momentum=0.5),
 }
+# The pretext methods and PIRL train the backbone of the seeds' per-layer experiment
+# (experiments/layerwise_pretext_vs_pirl.py), a ResNet-18 of width 16 with the CIFAR stem,
+# whose four stages the per-layer probes read.
+PRETEXT_METHODS = ("rotation", "jigsaw", "relative_position", "pirl")
+CPU_RESNET = dict(cifar_stem=True, width=16)
+
+
+def small_images_pretext_recipe(config: ml_collections.ConfigDict) -> None:
+    """The pretext recipes for 28–32 px images: a 3×3 grid of 9–10 px cells with tiles
+    (jigsaw, PIRL) and patches (relative position) 2 px smaller than their cells, as
+    Noroozi's 64 px tiles in 85 px cells leave a gap; RotNet's crops at scale (0.5, 1)."""
+    size = config.data.crop_size
+    cell = size // 3
+    method = config.method
+    if method == "rotation":
+        config.data.recipe = "mae"
+        config.data.recipe_kwargs.update(scale=(0.5, 1.0))
+        return
+    config.data.recipe = method
+    config.data.recipe_kwargs = dict(normalization=config.data.recipe_kwargs.normalization, **{
+        "jigsaw": dict(size=3 * cell, tile=cell - 2,
+                       num_permutations=CPU_SECTIONS["jigsaw"]["num_permutations"]),
+        "relative_position": dict(patch=cell - 2, gap=2, jitter=1),
+        "pirl": dict(size=size, scale=(0.2, 1.0), jigsaw_size=3 * cell, tile=cell - 2),
+    }[method])
 
 
 def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
@@ -247,7 +277,9 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
     config = base(method, dataset)
     config.epochs = CPU_EPOCHS[dataset]
     patch = CPU_PATCH[dataset]
-    if method in ("dino", "swav"):
+    if method in PRETEXT_METHODS:
+        small_images_pretext_recipe(config)
+    elif method in ("dino", "swav"):
         small_images_multicrop(config, style=method)
     elif method == "mae":
         config.data.recipe = "mae"
@@ -261,6 +293,10 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
             num_heads=4, decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=4)
         cpu_adamw(config, learning_rate=6e-4, weight_decay=0.05)
         config.optimizer.b2 = 0.95
+    elif method in PRETEXT_METHODS:
+        config.model.backbone = "resnet18"
+        config.model.backbone_kwargs = dict(CPU_RESNET)
+        cpu_adamw(config)
     else:
         cpu_vit(config, patch_size=patch)
         cpu_adamw(config, **({"learning_rate": 5e-4, "weight_decay": 0.04}
@@ -393,6 +429,8 @@ NON_NEGATIVE = number(0)
 FRACTION = number(0, 1)
 MOMENTUM = number(0, 1, high_open=True)
 WIDTH = integer(1)
+HIDDEN_WIDTHS = Rule("a tuple of integers >= 1 (empty: no hidden layer)", lambda v: isinstance(
+    v, (tuple, list)) and all(_is_integer(x) and x >= 1 for x in v))
 
 # The optimizers of optim.optimizer. The keys that only another one reads (momentum on
 # adamw, b1 on sgd) are allowed: --config.optimizer.name=sgd cannot remove adamw's b1.
@@ -420,12 +458,21 @@ METHOD_RULES = {
     "barlow_twins": dict(projector_sizes=sequence(1), lambd=NON_NEGATIVE),
     "vicreg": dict(projector_sizes=sequence(1), sim_coeff=NON_NEGATIVE,
                    std_coeff=NON_NEGATIVE, cov_coeff=NON_NEGATIVE),
+    "rotation": dict(hidden_dims=HIDDEN_WIDTHS),
+    # crop_dim 0: the crops' representations go to the classifier as they are
+    "jigsaw": dict(num_permutations=WIDTH, crop_dim=integer(0), hidden_dims=HIDDEN_WIDTHS),
+    "relative_position": dict(crop_dim=integer(0), hidden_dims=HIDDEN_WIDTHS),
+    "pirl": dict(output_dim=WIDTH, crop_dim=WIDTH, temperature=POSITIVE, lambd=FRACTION,
+                 num_negatives=WIDTH, momentum=MOMENTUM),
 }
 # The recipes making the batches each method's loss_fn reads ("views", the multi-crop
 # views or "image").
 METHOD_RECIPES = {**dict.fromkeys(("simclr", "moco_v3", "byol", "barlow_twins", "vicreg"),
                                   ("simclr", "byol")),
-                  "swav": ("multicrop",), "dino": ("multicrop",), "mae": ("mae",)}
+                  "swav": ("multicrop",), "dino": ("multicrop",), "mae": ("mae",),
+                  # RotNet rotates single images: the crop-and-flip recipe
+                  "rotation": ("mae",), "jigsaw": ("jigsaw",),
+                  "relative_position": ("relative_position",), "pirl": ("pirl",)}
 # The registries of jax_ssl.models that each method's backbone may come from.
 METHOD_BACKBONES = {**dict.fromkeys(METHOD_RULES, ("RESNETS", "VITS")), "mae": ("MAES",)}
 # Backbone fields that model.backbone_kwargs may not set, and why.
@@ -625,6 +672,31 @@ def _recipe_fits_method(config) -> str | None:
     return None
 
 
+def _recipe_arguments_fit(config) -> str | None:
+    """The recipe's own checks of its arguments (e.g. a jigsaw tile larger than its cell)."""
+    from jax_ssl.data import recipes
+
+    try:
+        recipes.make_recipe(config.data.recipe, **(config.data.get("recipe_kwargs") or {}))
+    except ValueError as e:
+        return f"data.recipe_kwargs of recipe {config.data.recipe}: {e}"
+    return None
+
+
+def _jigsaw_classes_are_the_recipes(config) -> str | None:
+    if config.method != "jigsaw":
+        return None
+    from jax_ssl.data import recipes
+
+    made = (config.data.get("recipe_kwargs") or {}).get(
+        "num_permutations", inspect.signature(recipes.jigsaw).parameters[
+            "num_permutations"].default)
+    if made != config.jigsaw.num_permutations:
+        return (f"jigsaw.num_permutations={config.jigsaw.num_permutations} is not the "
+                f"recipe's data.recipe_kwargs.num_permutations={made}; set them equal.")
+    return None
+
+
 def _backbone_fits_method(config) -> str | None:
     from jax_ssl import models
 
@@ -672,7 +744,8 @@ def _accumulation_splits_the_batch(config, device_count: int | None = None) -> s
 
 # Checks between keys (with _accumulation_splits_the_batch, which also takes the device
 # count); each may assume that every key on its own is valid.
-COMBINATIONS = (_trains_a_step, _recipe_fits_method, _backbone_fits_method,
+COMBINATIONS = (_trains_a_step, _recipe_fits_method, _recipe_arguments_fit,
+                _jigsaw_classes_are_the_recipes, _backbone_fits_method,
                 _eval_resize_covers_the_crop, _process_id_in_range)
 
 

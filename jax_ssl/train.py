@@ -29,6 +29,7 @@ from jax_ssl import checkpoints, methods, optim, parallel
 from jax_ssl import config as config_lib
 from jax_ssl.config import flat_items
 from jax_ssl.data import device_augment, pipeline, recipes, sources
+from jax_ssl.methods import common
 from jax_ssl.metric_writer import MetricWriter
 
 
@@ -64,8 +65,29 @@ def augment_on_device(device_recipe, seed: int):
     return augment
 
 
+def state_specs(state: dict, method) -> dict:
+    """The state's ``PartitionSpec``s: replicated, but for the method-state entries the
+    method splits over the devices by rows (``SHARDED_STATE``: PIRL's memory bank)."""
+    specs = jax.tree.map(lambda _: parallel.REPLICATED_SPEC, state)
+    for key in getattr(method, "SHARDED_STATE", ()):
+        specs["method_state"][key] = parallel.BATCH_SPEC
+    return specs
+
+
+def place_state(state: dict, method, mesh) -> dict:
+    """``state`` on the mesh's devices as ``state_specs`` lays it out."""
+    devices = mesh.devices.size
+    for key in getattr(method, "SHARDED_STATE", ()):
+        rows = state["method_state"][key].shape[0]
+        if rows % devices:
+            raise ValueError(f"the method's {key} has {rows} rows, which do not split over "
+                             f"{devices} devices; use a number of devices dividing {rows}.")
+    return jax.device_put(state, jax.tree.map(
+        lambda spec: jax.sharding.NamedSharding(mesh, spec), state_specs(state, method)))
+
+
 def make_train_step(method, tx, config, mesh, learning_rate, *, total_steps: int,
-                    steps_per_epoch: int, augment=None):
+                    steps_per_epoch: int, augment=None, specs=None):
     """The jitted step ``(state, batch) -> (state, metrics)`` over the ``data`` mesh.
 
     Each device runs the method's loss on its shard under ``jax.shard_map``; the losses
@@ -73,6 +95,7 @@ def make_train_step(method, tx, config, mesh, learning_rate, *, total_steps: int
     global-batch gradient. With ``config.grad_accum_steps`` k > 1 the local batch is
     split into k micro-batches whose gradients are averaged. ``augment`` (from
     :func:`augment_on_device`) first turns each device's raw images into views.
+    ``specs``: the state's layout, from :func:`state_specs` (default: all replicated).
     """
     loss_fn = functools.partial(method.loss_fn, config=config, axis_name=parallel.DATA_AXIS)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -122,9 +145,9 @@ def make_train_step(method, tx, config, mesh, learning_rate, *, total_steps: int
                      "method_state": method_state}
         return new_state, metrics
 
-    step_fn = jax.shard_map(per_device, mesh=mesh, in_specs=(parallel.REPLICATED_SPEC,
-                                                             parallel.BATCH_SPEC),
-                            out_specs=(parallel.REPLICATED_SPEC, parallel.REPLICATED_SPEC))
+    specs = parallel.REPLICATED_SPEC if specs is None else specs
+    step_fn = jax.shard_map(per_device, mesh=mesh, in_specs=(specs, parallel.BATCH_SPEC),
+                            out_specs=(specs, parallel.REPLICATED_SPEC))
     return jax.jit(step_fn, donate_argnums=0)
 
 
@@ -268,6 +291,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
         _log(f"{workdir}: the run is already complete (checkpoint at step {saved_step}, "
              f"{total_steps} steps asked); evaluate it with jax-ssl-eval --workdir {workdir}")
         return {"metrics": {}, "state": None, "mesh": mesh}
+    method = methods.get(config.method)
+    indexed = getattr(method, "USES_EXAMPLE_INDEX", False)  # PIRL's memory bank rows
     recipe_kwargs = data.get("recipe_kwargs", {})
     recipe = recipes.make_recipe(data.recipe, **recipe_kwargs)
     # In-memory images are augmented inside the step (recipes that have a device form),
@@ -281,25 +306,25 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict:
     def batches_from(step):
         return pipeline.train_batches(source, None if augment else recipe,
                                       global_batch_size=config.batch_size, seed=config.seed,
-                                      start_step=step)
+                                      start_step=step, with_index=indexed)
 
     # --- Model: the method's networks, optimizer and state, replicated on every device.
-    method = methods.get(config.method)
     example = sample_batch(batches_from(0))
     if augment:
         example = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype),
                                jax.eval_shape(augment, example))
-    params, method_state = method.init(jax.random.PRNGKey(config.seed), config, example)
+    params, method_state = common.init_method(method, jax.random.PRNGKey(config.seed), config,
+                                              example, num_examples=source.num_indices)
     tx, learning_rate = optim.optimizer(config, total_steps, steps_per_epoch)
     state = {"step": jnp.zeros((), jnp.int32), "params": params,
              "opt_state": tx.init(params), "method_state": method_state}
-    state = jax.device_put(state, parallel.replicated_sharding(mesh))
+    state = place_state(state, method, mesh)
     num_params = sum(x.size for x in jax.tree.leaves(params))
 
     # --- Update step.
     train_step = make_train_step(method, tx, config, mesh, learning_rate,
                                  total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-                                 augment=augment)
+                                 augment=augment, specs=state_specs(state, method))
 
     # --- Checkpoints: resume from the latest complete one.
     # tf.io.gfile: the workdir may be a bucket (gs://...) on TPU pods

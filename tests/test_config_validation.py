@@ -107,7 +107,7 @@ BAD_CONFIGS = [
          r"simclr\.projector_dim is not set; it must be an integer >= 1", id="key-missing"),
     # names
     case("simclr_digits", {"method": "simclrr"},
-         r"method='simclrr' is invalid: it must be one of simclr, moco_v3, .*vicreg",
+         r"method='simclrr' is invalid: it must be one of simclr, moco_v3, .*pirl",
          id="method"),
     case("simclr_digits", {"model.backbone": "resnet5"},
          r"model\.backbone='resnet5' is invalid: it must be one of resnet18, .*mae_vit_tiny",
@@ -174,6 +174,25 @@ BAD_CONFIGS = [
     case("simclr_digits", {"data.recipe": "mae", "data.recipe_kwargs": {}},
          r"data\.recipe='mae' does not make the batches method simclr trains on; use simclr "
          r"or byol\.", id="recipe-for-another-method"),
+    # the pretext recipes' geometry, checked by the recipe itself
+    case("jigsaw_fashion_mnist", {"data.recipe_kwargs.tile": 12},
+         r"data\.recipe_kwargs of recipe jigsaw: tile=12 must be between 1 and its cell's "
+         r"side, size 27 // grid 3 = 9 px \(a tile larger than its cell\): lower tile or "
+         r"raise size to >= 36\.", id="jigsaw-tile-larger-than-its-cell"),
+    case("jigsaw_fashion_mnist", {"data.recipe_kwargs.num_permutations": 400_000,
+                                  "jigsaw.num_permutations": 400_000},
+         r"data\.recipe_kwargs of recipe jigsaw: num_permutations=400000 must be between 1 "
+         r"and 9! = 362880 \(the orders of 9 tiles\).*", id="jigsaw-more-permutations-than-9!"),
+    case("jigsaw_fashion_mnist", {"jigsaw.num_permutations": 200},
+         r"jigsaw\.num_permutations=200 is not the recipe's "
+         r"data\.recipe_kwargs\.num_permutations=100; set them equal\.",
+         id="jigsaw-classes-not-the-recipes"),
+    case("relative_position_digits", {"data.recipe_kwargs.jitter": 3},
+         r"data\.recipe_kwargs of recipe relative_position: jitter=3 must be between 0 and "
+         r"gap // 2 = 1 .*", id="relative-position-patches-overlap"),
+    case("pirl_digits", {"data.recipe_kwargs.tile": 11},
+         r"data\.recipe_kwargs of recipe pirl: tile=11 must be between 1 and its cell's "
+         r"side, jigsaw_size 30 .*", id="pirl-tile-larger-than-its-cell"),
 ]
 
 

@@ -14,6 +14,7 @@ import tensorflow as tf
 from jax_ssl import config as config_lib
 from jax_ssl import methods, optim
 from jax_ssl.data import recipes
+from jax_ssl.methods import common
 
 CONFIGS = sorted(p for p in (pathlib.Path(__file__).parent.parent / "configs").glob("*.py")
                  if p.name != "__init__.py")
@@ -41,7 +42,10 @@ def recipe_batch(config) -> dict:
     recipe = recipes.make_recipe(config.data.recipe, **config.data.recipe_kwargs)
     side = config.data.get("image_size") or 2 * config.data.crop_size  # larger than crops
     views = recipe(tf.zeros((side, side, 3), tf.uint8), tf.zeros((2,), tf.int64))
-    return {k: np.zeros((2, *v.shape), v.dtype.as_numpy_dtype) for k, v in views.items()}
+    batch = {k: np.zeros((2, *v.shape), v.dtype.as_numpy_dtype) for k, v in views.items()}
+    if getattr(methods.get(config.method), "USES_EXAMPLE_INDEX", False):
+        batch["index"] = np.arange(2, dtype=np.int32)
+    return batch
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
@@ -69,8 +73,8 @@ def test_model_optimizer_and_loss_build_for_the_recipe(path):
     method = methods.get(config.method)
     batch = recipe_batch(config)
     rng = jax.random.PRNGKey(0)
-    params, state = jax.eval_shape(functools.partial(method.init, config=config, batch=batch),
-                                   rng)
+    params, state = jax.eval_shape(functools.partial(
+        common.init_method, method, config=config, batch=batch, num_examples=1000), rng)
     assert jax.tree.leaves(params)
     steps_per_epoch, total_steps = 100, 1000
     tx, lr = optim.optimizer(config, total_steps, steps_per_epoch)

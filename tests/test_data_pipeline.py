@@ -197,3 +197,30 @@ def test_batches_do_not_depend_on_tf_data_parallelism(monkeypatch):
         assert expected.keys() == actual.keys() == {"views", "label"}
         for key in expected:
             np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+
+
+@pytest.mark.parametrize("kind", ["indexed", "tfds"])
+def test_with_index_each_example_carries_its_row_of_the_split(kind, tfds_dir):
+    """PIRL's memory bank rows: ``index`` names the example, whichever process reads it,
+    in every epoch: one image per index and one index per image (each tfds image is filled
+    with its own number; a digit's row gives its label)."""
+    if kind == "tfds":
+        source = sources.get_source("tfds:tiny_images", "train", data_dir=tfds_dir)
+        value = lambda image, seed: {"value": tf.cast(image[0, 0, 0], tf.int32)}  # noqa: E731
+    else:
+        source = sources.get_source("digits", image_size=8)
+        value = lambda image, seed: {"value": tf.zeros([], tf.int32)}  # noqa: E731
+    assert source.num_indices == source.num_examples
+    pairs = set()
+    for p in range(2):
+        for b in _take(pipeline.train_batches(source, value, global_batch_size=10, seed=3,
+                                              process_index=p, process_count=2,
+                                              with_index=True), 12):
+            assert b["index"].dtype == np.int32
+            if kind == "indexed":
+                np.testing.assert_array_equal(source.labels[b["index"]], b["label"])
+            pairs |= set(zip(b["index"].tolist(), b["value"].tolist(), strict=True))
+    indices = {i for i, _ in pairs}
+    assert indices <= set(range(source.num_indices)) and len(indices) >= 50
+    if kind == "tfds":  # 12 batches of 5 per process: every image, most of them twice
+        assert len(pairs) == len(indices) == len({v for _, v in pairs}) == 50

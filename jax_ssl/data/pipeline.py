@@ -76,7 +76,7 @@ def _indexed_stream(num_examples: int, seed, global_batch: int, local_batch: int
 
 def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_step: int = 0,
                   process_index: int | None = None, process_count: int | None = None,
-                  shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+                  shuffle_buffer: int = 10_000, with_index: bool = False) -> tf.data.Dataset:
     """The endless stream of this process's local training batches.
 
     Args:
@@ -86,6 +86,8 @@ def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_st
       seed: the run's data seed; start_step: the step to resume at.
       process_index, process_count: default to JAX's (override to simulate hosts).
       shuffle_buffer: TFDS sources only (indexed sources permute whole epochs).
+      with_index: also ``index`` int32, each example's row in the split, below
+        ``source.num_indices`` (PIRL's memory bank is addressed by it).
     Returns: tf.data of dicts: the recipe's views, each [local batch, ...], and ``label``.
       With ``recipe=None`` (an indexed source augmented on the device, see
       :mod:`jax_ssl.data.device_augment`): ``image`` uint8 [local batch, H, W, 3] as
@@ -110,6 +112,8 @@ def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_st
                          "position": tf.cast(position, tf.int32)}  # < 2^31 examples a run
             else:
                 views = recipe(source.load(index), _fold_in(augment_seed, position))
+            if with_index:
+                views["index"] = tf.cast(index, tf.int32)
             return {**views, "label": tf.gather(labels, index)}
     elif recipe is None:
         raise ValueError(f"{source.name} is read from files: augment it with a recipe in "
@@ -117,12 +121,15 @@ def train_batches(source, recipe, *, global_batch_size: int, seed: int, start_st
     elif isinstance(source, TFDSSource):
         augment_seed = tf.constant([seed, process_index], tf.int64)
         start = start_step * local_batch
-        records = source.records(process_index, process_count, shuffle_seed=seed)
+        records = source.records(process_index, process_count, shuffle_seed=seed,
+                                 with_index=with_index)
         stream = (records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
                   .repeat().skip(start).enumerate(start))
 
         def example(position, record):
             views = recipe(decode_image(record["image"]), _fold_in(augment_seed, position))
+            if with_index:
+                views["index"] = tf.cast(record["index"], tf.int32)
             return {**views, "label": tf.cast(record["label"], tf.int32)}
     else:
         raise TypeError(f"not a data source: {source!r}")

@@ -57,6 +57,11 @@ class IndexedSource:
     def num_examples(self) -> int:
         return len(self.labels)
 
+    @property
+    def num_indices(self) -> int:
+        """Bound of the training batches' ``index`` (``pipeline.train_batches``)."""
+        return self.num_examples
+
 
 @dataclasses.dataclass(frozen=True)
 class TFDSSource:
@@ -81,20 +86,48 @@ class TFDSSource:
         info = tfds.builder(self.name, data_dir=self.data_dir).info
         return info.splits[self._process_split(process_index, process_count)].num_examples
 
-    def records(self, process_index: int, process_count: int, *, shuffle_seed: int | None):
+    @property
+    def _whole_split(self) -> str:
+        return self.split.split("[")[0]  # "train[:10%]" -> "train"
+
+    @property
+    def num_indices(self) -> int:
+        """Bound of the records' ``index``: the size of the whole split it slices."""
+        import tensorflow_datasets as tfds
+
+        info = tfds.builder(self.name, data_dir=self.data_dir).info
+        return info.splits[self._whole_split].num_examples
+
+    def records(self, process_index: int, process_count: int, *, shuffle_seed: int | None,
+                with_index: bool = False):
         """Undecoded ``{"image": encoded bytes, "label"}`` of this process's part of the split.
 
-        ``shuffle_seed`` None reads the files in order (evaluation).
+        ``shuffle_seed`` None reads the files in order (evaluation). ``with_index``: also
+        ``index``, the record's row in the whole split (from TFDS's record ids: its file's
+        offset plus its place in the file), the same however the split is read.
         """
         import tensorflow_datasets as tfds
 
         builder = tfds.builder(self.name, data_dir=self.data_dir)
         split = self._process_split(process_index, process_count)
-        read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False)
+        read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed, try_autocache=False,
+                                      add_tfds_id=with_index)
         dataset = builder.as_dataset(
             split=split, shuffle_files=shuffle_seed is not None, read_config=read_config,
             decoders={"image": tfds.decode.SkipDecoding()})
-        return dataset.map(lambda ex: {"image": ex["image"], "label": ex["label"]})
+        if not with_index:
+            return dataset.map(lambda ex: {"image": ex["image"], "label": ex["label"]})
+        lengths = builder.info.splits[self._whole_split].shard_lengths
+        offsets = tf.constant(np.cumsum([0, *lengths[:-1]]), tf.int64)
+
+        def index(tfds_id):  # "<name>-<split>.tfrecord-<file>-of-<files>__<record>"
+            parts = tf.strings.split(tfds_id, "__", maxsplit=1)
+            file_name, record = parts[0], parts[1]
+            file = tf.strings.regex_replace(file_name, r"^.*-(\d+)-of-\d+$", r"\1")
+            return (tf.gather(offsets, tf.strings.to_number(file, tf.int64))
+                    + tf.strings.to_number(record, tf.int64))
+        return dataset.map(lambda ex: {"image": ex["image"], "label": ex["label"],
+                                       "index": index(ex["tfds_id"])})
 
 
 def get_source(name: str, split: str = "train", *, data_dir: str | None = None,

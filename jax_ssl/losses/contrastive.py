@@ -139,9 +139,10 @@ def nce_log_normalizer(embeddings, memory_bank, indices, negative_indices, *,
     Returns: scalar float32 log Z (kept in log space: Z itself is ~1e6–1e9).
     """
     check_positive("temperature", temperature)
-    logits = memory_bank_logits(
-        l2_normalize(f32(embeddings)), memory_bank, indices, negative_indices,
-        temperature=temperature, bank_sharded=bank_sharded, axis_name=axis_name)
+    logits = memory_bank_logits(  # no gradient (and none through the max over devices)
+        l2_normalize(f32(lax.stop_gradient(embeddings))), memory_bank, indices,
+        negative_indices, temperature=temperature, bank_sharded=bank_sharded,
+        axis_name=axis_name)
     # log(mean(exp(logits))) over the global batch (VISSL averages equal-sized devices' means).
     log_mean = global_logsumexp(logits, None, axis_name) - jnp.log(
         logits.size * num_devices(axis_name))

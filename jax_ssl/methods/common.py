@@ -7,7 +7,12 @@ A method module (DESIGN.md §2) exposes::
         -> (loss, (new_state, metrics))
     backbone_variables(params, state) -> flax variables of the backbone to evaluate
 
-and optionally, both also given ``total_steps`` and ``steps_per_epoch`` keywords,
+A method that keeps a row of state per training example (PIRL's memory bank) sets
+``USES_EXAMPLE_INDEX = True``: its batches carry each example's ``index`` and its ``init``
+takes ``num_examples`` (see :func:`init_method`); ``SHARDED_STATE`` names the state
+entries the trainer splits over the devices by rows.
+
+Optionally, both also given ``total_steps`` and ``steps_per_epoch`` keywords,
 ``after_update(params, state, step, *, config, ...) -> state`` (EMA teachers), called
 with the new parameters after each optimizer step, and ``trainable(params, step, *,
 config, ...) -> params-shaped bool scalars``: tensors marked False are left untouched by
@@ -196,6 +201,14 @@ def ema_teacher_update(section: str):
         momentum = optim.ema_momentum(config[section].base_momentum, total_steps)(step)
         return update_teacher(params, state, momentum)
     return after_update
+
+
+def init_method(method, rng, config, batch, *, num_examples: int):
+    """``method.init(rng, config, batch)``, given ``num_examples`` (the bound of the
+    batches' ``index``) if the method keeps per-example state."""
+    if getattr(method, "USES_EXAMPLE_INDEX", False):
+        return method.init(rng, config, batch, num_examples=num_examples)
+    return method.init(rng, config, batch)
 
 
 def init_network(net: nn.Module, rng, images):
