@@ -22,7 +22,7 @@ import math
 import tensorflow as tf
 
 from jax_ssl.data import augment
-from jax_ssl.losses.pretext import RELATIVE_POSITION_OFFSETS, max_hamming_permutations
+from jax_ssl.puzzles import RELATIVE_POSITION_OFFSETS, max_hamming_permutations
 
 ImageNetNorm = (augment.IMAGENET_MEAN, augment.IMAGENET_STD)
 

@@ -5,17 +5,10 @@ targets and losses.
 """
 from __future__ import annotations
 
-import functools
-import itertools
-
 import jax.numpy as jnp
-import numpy as np
 
 from jax_ssl.losses._common import check_labels, cross_entropy, global_mean
-
-# Relative-position classes (Doersch et al. 2015): the neighbour's (row, col) offset from
-# the centre patch, in row-major order with the centre skipped.
-RELATIVE_POSITION_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+from jax_ssl.puzzles import RELATIVE_POSITION_OFFSETS, max_hamming_permutations  # noqa: F401
 
 
 def classification_loss(logits, labels, *, axis_name=None):
@@ -42,34 +35,6 @@ def rotation_loss(logits, labels, *, axis_name=None):
     """RotNet: 4-way cross-entropy on the rotation class. logits [B, 4]; labels [B] in 0..3."""
     check_labels("labels", labels, logits, num_classes=4)
     return classification_loss(logits, labels, axis_name=axis_name)
-
-
-@functools.lru_cache(maxsize=8)
-def max_hamming_permutations(num_permutations: int = 1000, num_tiles: int = 9,
-                             seed: int = 0) -> np.ndarray:
-    """Jigsaw permutation set with maximal Hamming distance (Noroozi & Favaro 2016, Alg. 1).
-
-    Starts from a random permutation; then repeatedly adds the permutation whose summed
-    Hamming distance to those already chosen is largest (the paper's "maximal" set).
-
-    Returns: int32 [num_permutations, num_tiles], rows unique, deterministic in ``seed``.
-    """
-    total = np.prod(np.arange(1, num_tiles + 1, dtype=np.float64))
-    if not 1 <= num_permutations <= total:
-        raise ValueError(
-            f"num_permutations must be in [1, {int(total)}] for {num_tiles} tiles, "
-            f"got {num_permutations}.")
-    candidates = np.array(list(itertools.permutations(range(num_tiles))), dtype=np.int8)
-    rng = np.random.default_rng(seed)
-    available = np.ones(len(candidates), bool)
-    summed_distance = np.zeros(len(candidates), np.int64)
-    chosen = [int(rng.integers(len(candidates)))]
-    for _ in range(num_permutations - 1):
-        last = chosen[-1]
-        available[last] = False
-        summed_distance += np.count_nonzero(candidates != candidates[last], axis=1)
-        chosen.append(int(np.argmax(np.where(available, summed_distance, -1))))
-    return candidates[chosen].astype(np.int32)
 
 
 def jigsaw_tiles(images, permutation_index, permutations, *, grid: int = 3):
