@@ -69,3 +69,11 @@ def classification_metrics(representation, logits, labels, *, axis_name) -> dict
     correct = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
     return {"pretext_accuracy": jax.lax.stop_gradient(global_mean(correct, axis_name)),
             **common.collapse_monitors(representation, axis_name=axis_name)}
+
+
+def classification_step(net, params, state, crops, labels, loss, *, axis_name):
+    """``loss(logits, labels)`` of ``net`` on ``crops`` [B, n, h, w, C] → (loss, (state,
+    metrics)): a puzzle's pretext classification (jigsaw, relative position)."""
+    (representation, logits), state = common.apply(net, params, state, crops)
+    return loss(logits, labels, axis_name=axis_name), (state, classification_metrics(
+        representation, logits, labels, axis_name=axis_name))

@@ -28,12 +28,9 @@ def init(rng, config, batch):
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     del rng, step
-    (representation, logits), state = common.apply(network(config, axis_name), params,
-                                                   state, batch["tiles"])
-    loss = losses.jigsaw_loss(logits, batch["permutation"], axis_name=axis_name)
-    return loss, (state, crops.classification_metrics(representation, logits,
-                                                      batch["permutation"],
-                                                      axis_name=axis_name))
+    return crops.classification_step(network(config, axis_name), params, state,
+                                     batch["tiles"], batch["permutation"],
+                                     losses.jigsaw_loss, axis_name=axis_name)
 
 
 backbone_variables = common.backbone_variables

@@ -26,12 +26,9 @@ def init(rng, config, batch):
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     del rng, step
-    (representation, logits), state = common.apply(network(config, axis_name), params,
-                                                   state, batch["patches"])
-    loss = losses.relative_position_loss(logits, batch["position"], axis_name=axis_name)
-    return loss, (state, crops.classification_metrics(representation, logits,
-                                                      batch["position"],
-                                                      axis_name=axis_name))
+    return crops.classification_step(network(config, axis_name), params, state,
+                                     batch["patches"], batch["position"],
+                                     losses.relative_position_loss, axis_name=axis_name)
 
 
 backbone_variables = common.backbone_variables
