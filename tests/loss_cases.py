@@ -23,6 +23,10 @@ class Case:
     batch_axes: tuple  # per input: the axis split over devices, or None (replicated)
     grad_argnums: tuple = (0,)
     out_batch_axis: int | None = None  # None: replicated output (the same on every device)
+    # Inputs split over the devices that are rows of a table, not samples (a sharded
+    # memory bank): reordering the batch leaves them, and an output of rows, in place.
+    row_inputs: tuple = ()
+    out_rows: bool = False
 
     def __repr__(self):
         return self.name
@@ -123,15 +127,16 @@ CASES = [
     Case("pirl_loss_sharded_bank",
          lambda e, t, m, i, n, z, axis_name: losses.pirl_loss(
              e, t, m, i, n, log_normalizer=z, bank_sharded=True, axis_name=axis_name),
-         _pirl_inputs, (0, 0, 0, 0, 0, None), (0, 1)),
+         _pirl_inputs, (0, 0, 0, 0, 0, None), (0, 1), row_inputs=(2,)),
     Case("nce_log_normalizer_sharded_bank",
          lambda e, t, m, i, n, z, axis_name: losses.nce_log_normalizer(
              e, m, i, n, bank_sharded=True, axis_name=axis_name),
-         _pirl_inputs, (0, 0, 0, 0, 0, None), ()),
+         _pirl_inputs, (0, 0, 0, 0, 0, None), (), row_inputs=(2,)),
     Case("memory_bank_update_sharded_bank",
          lambda e, t, m, i, n, z, axis_name: losses.memory_bank_update(
              m, i, e, bank_sharded=True, axis_name=axis_name),
-         _pirl_inputs, (0, 0, 0, 0, 0, None), (), out_batch_axis=0),
+         _pirl_inputs, (0, 0, 0, 0, 0, None), (), out_batch_axis=0, row_inputs=(2,),
+         out_rows=True),
     Case("rotation_loss", lambda x, y, axis_name: losses.rotation_loss(x, y, axis_name=axis_name),
          lambda r: (normal(r, N, 4), r.integers(0, 4, N).astype(np.int32)), (0, 0)),
     Case("jigsaw_loss", lambda x, y, axis_name: losses.jigsaw_loss(x, y, axis_name=axis_name),
