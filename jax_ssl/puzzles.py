@@ -29,13 +29,14 @@ def max_hamming_permutations(num_permutations: int = 1000, num_tiles: int = 9,
             f"num_permutations must be in [1, {int(total)}] for {num_tiles} tiles, "
             f"got {num_permutations}.")
     candidates = np.array(list(itertools.permutations(range(num_tiles))), dtype=np.int8)
+    positions = np.ascontiguousarray(candidates.T)  # [tiles, candidates]: fast compares
     rng = np.random.default_rng(seed)
-    available = np.ones(len(candidates), bool)
-    summed_distance = np.zeros(len(candidates), np.int64)
+    summed_distance = np.zeros(len(candidates), np.int32)
     chosen = [int(rng.integers(len(candidates)))]
     for _ in range(num_permutations - 1):
-        last = chosen[-1]
-        available[last] = False
-        summed_distance += np.count_nonzero(candidates != candidates[last], axis=1)
-        chosen.append(int(np.argmax(np.where(available, summed_distance, -1))))
+        last = candidates[chosen[-1]]
+        for position, tile in enumerate(last):
+            summed_distance += positions[position] != tile
+        summed_distance[chosen[-1]] = np.iinfo(np.int32).min  # chosen: never again
+        chosen.append(int(np.argmax(summed_distance)))
     return candidates[chosen].astype(np.int32)
