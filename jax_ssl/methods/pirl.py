@@ -97,9 +97,9 @@ def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     index, bank, size = batch["index"], state["memory_bank"], state["memory_size"]
     negatives = negative_rows(config, step, index, size)
     memory = dict(bank_sharded=True, memory_size=size, axis_name=axis_name)
-    log_z = state["log_normalizer"]
-    log_z = jnp.where(jnp.isnan(log_z), losses.nce_log_normalizer(
-        g, bank, index, negatives, temperature=cfg.temperature, **memory), log_z)
+    log_z = state["log_normalizer"]  # NaN until the first step estimates it (once)
+    log_z = jax.lax.cond(jnp.isnan(log_z), lambda: losses.nce_log_normalizer(
+        g, bank, index, negatives, temperature=cfg.temperature, **memory), lambda: log_z)
     loss = losses.pirl_loss(f, g, bank, index, negatives, log_normalizer=log_z,
                             temperature=cfg.temperature, lambd=cfg.lambd, **memory)
     bank = losses.memory_bank_update(bank, index, f, momentum=cfg.momentum,
