@@ -276,6 +276,32 @@ def test_sync_batch_norm_equals_global_batch_statistics(rng):
     assert not np.allclose(_flat(stats)["bn1/var"], want["bn1/var"], rtol=1e-2)
 
 
+def test_parameter_gradients_over_eight_devices_equal_one_devices(rng):
+    """The batch split over the mesh with synchronised BN: every kernel's gradient (the
+    filter gradient by rows, summed over the devices) equals the whole batch's on one."""
+    mesh = parallel.data_mesh()
+    model = resnet.resnet18(cifar_stem=True, width=8)
+    synced = resnet.resnet18(cifar_stem=True, width=8, axis_name=parallel.DATA_AXIS)
+    x = jnp.asarray(rng.normal(size=(2 * mesh.devices.size, 8, 8, 3)), jnp.float32)
+    variables = _random_variables(model, rng)
+
+    def loss(model, params, x, axis_name=None):
+        out, _ = model.apply({**variables, "params": params}, x, train=True,
+                             mutable=["batch_stats"])
+        total = jnp.sum(out * jnp.arange(out.shape[-1]))
+        return total if axis_name is None else jax.lax.psum(total, axis_name)
+
+    want = jax.jit(jax.grad(functools.partial(loss, model)))(variables["params"], x)
+    got = jax.jit(parallel.shard_over_data(
+        jax.grad(functools.partial(loss, synced, axis_name=parallel.DATA_AXIS)), mesh,
+        in_specs=(P(), parallel.BATCH_SPEC), out_specs=P()))(variables["params"], x)
+    want, got = _flat(want), _flat(got)
+    assert set(got) == set(want)
+    for path in want:
+        np.testing.assert_allclose(got[path], want[path], rtol=2e-4,
+                                   atol=1e-5 * np.abs(want[path]).max(), err_msg=path)
+
+
 def test_default_init_is_torchvision():
     variables = _init(resnet.resnet18(), 32)
     params, stats = _flat(variables["params"]), _flat(variables["batch_stats"])
@@ -350,15 +376,15 @@ def test_gradients_reach_every_parameter(name, cifar_stem, size, rng):
     assert [k for k, g in grads.items() if not np.any(g)] == []
 
 
-@pytest.mark.parametrize("kernel,stride,pad", [(3, 1, 1), (3, 2, 1), (1, 2, 0), (7, 2, 3)])
-def test_conv_with_filter_gradient_in_pieces_equals_lax(kernel, stride, pad, monkeypatch, rng):
-    """The CPU convolution (filter gradient summed over pieces of the batch) gives lax's
-    outputs and both gradients; 7 images in pieces of at most 3 (uneven: 2, 2, 3)."""
-    monkeypatch.setattr(layers, "FILTER_GRAD_IMAGES", 3)
+@pytest.mark.parametrize("kernel,stride,pad", [(3, 1, (1, 1)), (3, 2, (1, 1)), (1, 2, (0, 0)),
+                                               (7, 2, (3, 3)), (3, 2, (0, 1))])
+def test_conv_with_filter_gradient_by_rows_equals_lax(kernel, stride, pad, rng):
+    """The CPU convolution (filter gradient as one matmul per kernel row) gives lax's
+    outputs and both gradients, for odd sizes, strides and uneven paddings."""
     x = jnp.asarray(rng.standard_normal((7, 9, 9, 4)), jnp.float32)
     w = jnp.asarray(rng.standard_normal((kernel, kernel, 4, 5)), jnp.float32)
     dn = jax.lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
-    args = ((stride, stride), ((pad, pad), (pad, pad)))
+    args = ((stride, stride), (pad, pad))
 
     def loss(conv, x, w):  # weights every output differently
         y = conv(x, w, *args, dimension_numbers=dn)
@@ -372,4 +398,4 @@ def test_conv_with_filter_gradient_in_pieces_equals_lax(kernel, stride, pad, mon
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     lowered = jax.jit(jax.value_and_grad(functools.partial(loss, layers.conv_general_dilated),
                                          argnums=(0, 1))).lower(x, w).as_text()
-    assert lowered.count("stablehlo.convolution") == 1 + 1 + 3  # forward, input grad, pieces
+    assert lowered.count("stablehlo.convolution") == 2  # forward and input gradient

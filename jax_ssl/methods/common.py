@@ -21,6 +21,8 @@ params``, applied after every update (SwAV's prototype normalisation).
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -212,8 +214,11 @@ def init_method(method, rng, config, batch, *, num_examples: int):
 
 
 def init_network(net: nn.Module, rng, images):
-    """(params, state holding the other variable collections, e.g. ``batch_stats``)."""
-    variables = dict(net.init(rng, images, train=True))
+    """(params, state holding the other variable collections, e.g. ``batch_stats``).
+
+    Jitted: run op by op, the initialisation compiles each of its hundreds of small
+    operations separately (9 s of a 4-step tiny-ViT run's 22 s on 2 cores)."""
+    variables = dict(jax.jit(functools.partial(net.init, train=True))(rng, images))
     return variables.pop("params"), variables
 
 

@@ -42,11 +42,16 @@ def batch_norm(axis_name: str | None, dtype: Any, *, affine: bool = True,
 # Convolution with a faster filter gradient on CPU
 # ----------------------------------------------------------------------------------------
 
-# Images per piece of the filter gradient on CPU. XLA:CPU computes a conv's filter
-# gradient as one convolution over the whole batch, whose time grows ~5x faster than the
-# batch past ~64 images (ResNet-18 on 32 px: 15.4 s for the gradient of 256 images, 10.4 s
-# in pieces of 64; experiments/bench/train.py). 32 and 64 measured the same.
-FILTER_GRAD_IMAGES = 64
+# XLA:CPU computes a convolution's filter gradient as one convolution whose "kernel" is
+# the whole output map, which runs at 3-15 GFLOP/s (ResNet-18's 32x32x64 3x3 layer at
+# batch 256: 4.3 s, against 0.36 s for its forward). Written as matmuls instead, one per
+# kernel row over that row's patches ([n·Ho·Wo, kw·C]ᵀ @ [n·Ho·Wo, F]) for groups of n
+# images whose patches stay in the core's cache, the same gradient takes 0.25 s; the
+# whole batch's patches at once take 0.63 s, the full im2col matrix more (building it
+# costs more than the product). The forward and the input gradient stay XLA's
+# convolutions, faster than any matmul lowering measured here.
+# (experiments/bench/conv_filter_grad.py)
+PATCH_GROUP_BYTES = 3 << 19  # 1.5 MiB of one kernel row's patches per group of images
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -55,8 +60,54 @@ def _plain_conv(x, kernel, strides, padding):
     return jax.lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC)
 
 
+def _varying_axes(x) -> tuple:
+    """The mesh axes ``x`` varies over inside shard_map (none outside it)."""
+    return tuple(jax.typeof(x).manual_axis_type.varying)
+
+
+def _images_per_group(batch: int, row_bytes: int) -> int:
+    """The largest divisor of ``batch`` whose patches fit ``PATCH_GROUP_BYTES`` (≥ 1)."""
+    target = max(1, PATCH_GROUP_BYTES // row_bytes)
+    return max(n for n in range(1, min(batch, target) + 1) if batch % n == 0)
+
+
+def filter_gradient_by_rows(x, grad_out, kernel_shape, strides, padding):
+    """∂(Σ grad_out · conv(x, k))/∂k for a plain NHWC convolution, one matmul per kernel
+    row and group of images.
+
+    Args: x [B, H, W, C]; grad_out [B, Ho, Wo, F]; kernel_shape (kh, kw, C, F); strides
+    (sh, sw); padding ((top, bottom), (left, right)), each ≥ 0.
+    Returns: [kh, kw, C, F] in float32 (products accumulate in float32 for bfloat16).
+    """
+    kh, kw, channels, features = kernel_shape
+    (sh, sw), (pad_h, pad_w) = strides, padding
+    batch, out_h, out_w, _ = grad_out.shape
+    xp = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
+    n = _images_per_group(batch, out_h * out_w * kw * channels * x.dtype.itemsize)
+
+    def group_gradient(total, group):
+        xp, grad_out = group
+        grad_rows = grad_out.reshape(-1, features)
+        rows = []
+        for dy in range(kh):
+            taps = [jax.lax.slice(xp, (0, dy, dx, 0),
+                                  (n, dy + sh * (out_h - 1) + 1, dx + sw * (out_w - 1) + 1,
+                                   channels), (1, sh, sw, 1)) for dx in range(kw)]
+            patches = jnp.concatenate(taps, axis=-1).reshape(-1, kw * channels)
+            rows.append(jnp.dot(patches.T, grad_rows, preferred_element_type=jnp.float32))
+        return total + jnp.stack(rows).reshape(kernel_shape), None
+
+    groups = (xp.reshape(batch // n, n, *xp.shape[1:]),
+              grad_out.reshape(batch // n, n, *grad_out.shape[1:]))
+    zeros = jnp.zeros(kernel_shape, jnp.float32)
+    axes = _varying_axes(x)
+    if axes:  # the scan's carry has the type of the per-device sums it accumulates
+        zeros = jax.lax.pcast(zeros, axes, to="varying")
+    return jax.lax.scan(group_gradient, zeros, groups)[0]
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv_chunked_filter_grad(x, kernel, strides, padding):
+def _conv_matmul_filter_grad(x, kernel, strides, padding):
     return _plain_conv(x, kernel, strides, padding)
 
 
@@ -65,23 +116,14 @@ def _conv_forward(x, kernel, strides, padding):
 
 
 def _conv_backward(strides, padding, residuals, grad_out):
-    """The input gradient as XLA makes it; the filter gradient summed over pieces of at
-    most FILTER_GRAD_IMAGES images (the same sum, in another order)."""
+    """The input gradient as XLA makes it; the filter gradient by rows of the kernel."""
     x, kernel = residuals
     _, input_vjp = jax.vjp(lambda x: _plain_conv(x, kernel, strides, padding), x)
-    batch = x.shape[0]
-    pieces = -(-batch // FILTER_GRAD_IMAGES)
-    bounds = [batch * i // pieces for i in range(pieces + 1)]
-    kernel_grad = None
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        _, kernel_vjp = jax.vjp(lambda k, lo=lo, hi=hi: _plain_conv(x[lo:hi], k, strides,
-                                                                    padding), kernel)
-        piece = kernel_vjp(grad_out[lo:hi])[0]
-        kernel_grad = piece if kernel_grad is None else kernel_grad + piece
-    return input_vjp(grad_out)[0], kernel_grad
+    kernel_grad = filter_gradient_by_rows(x, grad_out, kernel.shape, strides, padding)
+    return input_vjp(grad_out)[0], kernel_grad.astype(kernel.dtype)
 
 
-_conv_chunked_filter_grad.defvjp(_conv_forward, _conv_backward)
+_conv_matmul_filter_grad.defvjp(_conv_forward, _conv_backward)
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -89,9 +131,10 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          precision=None, preferred_element_type=None):
     """``lax.conv_general_dilated`` for ``nn.Conv(conv_general_dilated=...)``: the same
     values and gradients; on CPU, a plain NHWC convolution's filter gradient is computed
-    in pieces of the batch (``FILTER_GRAD_IMAGES``). Other backends, dilations, groups
-    and precisions go to ``lax`` unchanged."""
+    by :func:`filter_gradient_by_rows`. Other backends, dilations, groups, negative
+    paddings and precisions go to ``lax`` unchanged."""
     plain = (jax.default_backend() == "cpu" and not isinstance(padding, str)
+             and all(p >= 0 for pair in padding for p in pair)
              and all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
              and feature_group_count == 1 and precision is None
              and preferred_element_type is None and lhs.ndim == 4
@@ -103,5 +146,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
             rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
             feature_group_count=feature_group_count, precision=precision,
             preferred_element_type=preferred_element_type)
-    return _conv_chunked_filter_grad(lhs, rhs, tuple(window_strides),
-                                     tuple(tuple(p) for p in padding))
+    # Inside shard_map the images vary over the data axis and the kernel does not: made
+    # varying here, the kernel's gradient is summed over that axis when autodiff
+    # transposes this cast, as it is for lax's own filter gradient.
+    batch_axes = tuple(set(_varying_axes(lhs)) - set(_varying_axes(rhs)))
+    if batch_axes:
+        rhs = jax.lax.pcast(rhs, batch_axes, to="varying")
+    return _conv_matmul_filter_grad(lhs, rhs, tuple(window_strides),
+                                    tuple(tuple(p) for p in padding))
