@@ -376,6 +376,23 @@ def test_gradients_reach_every_parameter(name, cifar_stem, size, rng):
     assert [k for k, g in grads.items() if not np.any(g)] == []
 
 
+def assert_conv_equals_lax(conv, x, w, strides, padding):
+    """``conv`` gives lax's outputs and both gradients of a loss that weights every
+    output differently → the StableHLO text of its jitted value and gradients."""
+    dn = jax.lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
+
+    def loss(conv, x, w):
+        y = conv(x, w, strides, padding, dimension_numbers=dn)
+        return jnp.sum(y * jnp.arange(y.size, dtype=y.dtype).reshape(y.shape) / y.size)
+
+    ours = jax.jit(jax.value_and_grad(functools.partial(loss, conv), argnums=(0, 1)))
+    ref = jax.value_and_grad(functools.partial(loss, jax.lax.conv_general_dilated),
+                             argnums=(0, 1))(x, w)
+    for a, b in zip(jax.tree.leaves(ours(x, w)), jax.tree.leaves(ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    return ours.lower(x, w).as_text()
+
+
 @pytest.mark.parametrize("kernel,stride,pad", [(3, 1, (1, 1)), (3, 2, (1, 1)), (1, 2, (0, 0)),
                                                (7, 2, (3, 3)), (3, 2, (0, 1))])
 def test_conv_with_filter_gradient_by_rows_equals_lax(kernel, stride, pad, rng):
@@ -383,19 +400,6 @@ def test_conv_with_filter_gradient_by_rows_equals_lax(kernel, stride, pad, rng):
     outputs and both gradients, for odd sizes, strides and uneven paddings."""
     x = jnp.asarray(rng.standard_normal((7, 9, 9, 4)), jnp.float32)
     w = jnp.asarray(rng.standard_normal((kernel, kernel, 4, 5)), jnp.float32)
-    dn = jax.lax.conv_dimension_numbers(x.shape, w.shape, ("NHWC", "HWIO", "NHWC"))
-    args = ((stride, stride), (pad, pad))
-
-    def loss(conv, x, w):  # weights every output differently
-        y = conv(x, w, *args, dimension_numbers=dn)
-        return jnp.sum(y * jnp.arange(y.size, dtype=y.dtype).reshape(y.shape) / y.size)
-
-    ours = jax.jit(jax.value_and_grad(functools.partial(loss, layers.conv_general_dilated),
-                                      argnums=(0, 1)))(x, w)
-    ref = jax.value_and_grad(functools.partial(loss, jax.lax.conv_general_dilated),
-                             argnums=(0, 1))(x, w)
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    lowered = jax.jit(jax.value_and_grad(functools.partial(loss, layers.conv_general_dilated),
-                                         argnums=(0, 1))).lower(x, w).as_text()
+    lowered = assert_conv_equals_lax(layers.conv_general_dilated, x, w, (stride, stride),
+                                     (pad, pad))
     assert lowered.count("stablehlo.convolution") == 2  # forward and input gradient

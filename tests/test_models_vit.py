@@ -7,7 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_models_resnet import assert_conv_equals_lax
 
+from jax_ssl.models import layers
 from jax_ssl.models.vit import (
     VITS,
     Block,
@@ -248,6 +250,16 @@ def test_patch_embed_is_a_linear_map_of_row_major_patches(rng):
             patch = np.asarray(x[0, 8 * row:8 * row + 8, 8 * col:8 * col + 8]).reshape(-1)
             np.testing.assert_allclose(tokens[0, 3 * row + col], patch @ weight
                                        + params["bias"], atol=1e-5)
+
+
+def test_patch_embedding_as_a_matmul_equals_the_convolution(rng):
+    """The CPU patch embedding (patches times the flattened kernel) gives lax's outputs
+    and both gradients, leftover pixels at the bottom/right ignored."""
+    x = jnp.asarray(rng.standard_normal((3, 19, 26, 3)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((8, 8, 3, 5)), jnp.float32)
+    for padding in ("VALID", ((0, 0), (0, 0))):
+        lowered = assert_conv_equals_lax(layers.patch_conv, x, w, (8, 8), padding)
+        assert "stablehlo.convolution" not in lowered
 
 
 def test_initialisation(params):

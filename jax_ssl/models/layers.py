@@ -46,11 +46,11 @@ def batch_norm(axis_name: str | None, dtype: Any, *, affine: bool = True,
 # the whole output map, which runs at 3-15 GFLOP/s (ResNet-18's 32x32x64 3x3 layer at
 # batch 256: 4.3 s, against 0.36 s for its forward). Written as matmuls instead, one per
 # kernel row over that row's patches ([n·Ho·Wo, kw·C]ᵀ @ [n·Ho·Wo, F]) for groups of n
-# images whose patches stay in the core's cache, the same gradient takes 0.25 s; the
-# whole batch's patches at once take 0.63 s, the full im2col matrix more (building it
-# costs more than the product). The forward and the input gradient stay XLA's
-# convolutions, faster than any matmul lowering measured here.
-# (experiments/bench/conv_filter_grad.py)
+# images whose patches stay in the core's cache, the same gradient takes 0.37 s (the
+# whole batch's patches at once: 0.63 s; the full im2col matrix: more, as building it
+# costs more than the product); over one ResNet-18 step's convolutions, 28.8 s -> 3.8 s
+# (experiments/bench/conv_filter_grad.py). The forward and the input gradient stay
+# XLA's convolutions, faster than any matmul lowering measured here.
 PATCH_GROUP_BYTES = 3 << 19  # 1.5 MiB of one kernel row's patches per group of images
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
@@ -126,6 +126,20 @@ def _conv_backward(strides, padding, residuals, grad_out):
 _conv_matmul_filter_grad.defvjp(_conv_forward, _conv_backward)
 
 
+def _plain_cpu_conv(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                    feature_group_count, precision, preferred_element_type) -> bool:
+    """On CPU, an undilated, ungrouped NHWC/HWIO convolution with explicit paddings ≥ 0
+    (or VALID) and default precision: the kind the CPU lowerings below handle."""
+    explicit = padding == "VALID" or (not isinstance(padding, str) and all(
+        p >= 0 for pair in padding for p in pair))
+    return (jax.default_backend() == "cpu" and explicit
+            and all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
+            and feature_group_count == 1 and precision is None
+            and preferred_element_type is None and lhs.ndim == 4
+            and dimension_numbers == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape,
+                                                                    _NHWC))
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
                          rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
                          precision=None, preferred_element_type=None):
@@ -133,19 +147,15 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     values and gradients; on CPU, a plain NHWC convolution's filter gradient is computed
     by :func:`filter_gradient_by_rows`. Other backends, dilations, groups, negative
     paddings and precisions go to ``lax`` unchanged."""
-    plain = (jax.default_backend() == "cpu" and not isinstance(padding, str)
-             and all(p >= 0 for pair in padding for p in pair)
-             and all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
-             and feature_group_count == 1 and precision is None
-             and preferred_element_type is None and lhs.ndim == 4
-             and dimension_numbers == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape,
-                                                                     _NHWC))
-    if not plain:
+    if not _plain_cpu_conv(lhs, rhs, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                           feature_group_count, precision, preferred_element_type):
         return jax.lax.conv_general_dilated(
             lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
             rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
             feature_group_count=feature_group_count, precision=precision,
             preferred_element_type=preferred_element_type)
+    if padding == "VALID":
+        padding = ((0, 0), (0, 0))
     # Inside shard_map the images vary over the data axis and the kernel does not: made
     # varying here, the kernel's gradient is summed over that axis when autodiff
     # transposes this cast, as it is for lax's own filter gradient.
@@ -154,3 +164,25 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
         rhs = jax.lax.pcast(rhs, batch_axes, to="varying")
     return _conv_matmul_filter_grad(lhs, rhs, tuple(window_strides),
                                     tuple(tuple(p) for p in padding))
+
+
+def patch_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+               dimension_numbers=None, feature_group_count=1, precision=None,
+               preferred_element_type=None):
+    """``lax.conv_general_dilated`` for a ViT's patch embedding (``nn.Conv`` with kernel =
+    stride, no padding): on CPU, the image cut into patches [B, L, p·p·C] times the
+    kernel as a [p·p·C, D] matrix, the same sums as the convolution (ViT-B/16's at
+    batch 16: forward 54 -> 33 ms, filter gradient 113 -> 72 ms). Anything else goes to
+    :func:`conv_general_dilated`."""
+    args = (lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count, precision,
+            preferred_element_type)
+    kh, kw = rhs.shape[:2]
+    unpadded = padding == "VALID" or all(p == 0 for pair in padding for p in pair)
+    if not (tuple(window_strides) == (kh, kw) and unpadded
+            and _plain_cpu_conv(lhs, rhs, padding, *args)):
+        return conv_general_dilated(lhs, rhs, window_strides, padding, *args)
+    batch, height, width, channels = lhs.shape
+    rows, cols = height // kh, width // kw
+    patches = lhs[:, :rows * kh, :cols * kw].reshape(batch, rows, kh, cols, kw, channels)
+    patches = patches.transpose(0, 1, 3, 2, 4, 5).reshape(batch, rows, cols, -1)
+    return jnp.dot(patches, rhs.reshape(-1, rhs.shape[-1]))

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax_ssl.models.layers import trunc_normal_02
+from jax_ssl.models.layers import patch_conv, trunc_normal_02
 
 LAYER_NORM_EPSILON = 1e-6
 
@@ -202,7 +202,8 @@ class PatchEmbed(nn.Module):
     def __call__(self, images):
         p = self.patch_size
         x = nn.Conv(self.embed_dim, (p, p), strides=(p, p), padding="VALID",
-                    dtype=self.dtype, kernel_init=patch_embed_init, name="proj")(images)
+                    dtype=self.dtype, kernel_init=patch_embed_init, name="proj",
+                    conv_general_dilated=patch_conv)(images)
         return x.reshape(x.shape[0], -1, self.embed_dim)
 
 
