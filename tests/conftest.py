@@ -7,9 +7,14 @@ import tempfile
 # A compilation cache for this session: tests that rebuild the same program (a resumed
 # run, an evaluation of the model just trained, the processes of the multi-host test)
 # load it instead of compiling it again; the suite spends most of its time compiling.
-_COMPILATION_CACHE = tempfile.mkdtemp(prefix="jax_ssl_test_compilation_cache_")
-atexit.register(shutil.rmtree, _COMPILATION_CACHE, ignore_errors=True)
-os.environ["JAX_COMPILATION_CACHE_DIR"] = _COMPILATION_CACHE
+# pytest-xdist's workers inherit the controller's cache, so a program one worker compiled
+# is loaded by the other; the process that made the folder removes it.
+if "JAX_SSL_TEST_COMPILATION_CACHE" not in os.environ:
+    os.environ["JAX_SSL_TEST_COMPILATION_CACHE"] = tempfile.mkdtemp(
+        prefix="jax_ssl_test_compilation_cache_")
+    atexit.register(shutil.rmtree, os.environ["JAX_SSL_TEST_COMPILATION_CACHE"],
+                    ignore_errors=True)
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["JAX_SSL_TEST_COMPILATION_CACHE"]
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 os.environ["XLA_FLAGS"] = (
