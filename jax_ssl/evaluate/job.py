@@ -11,6 +11,7 @@ the per-layer table and plot to ``WORKDIR/eval/per_layer_step_N.{txt,png}``.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -95,8 +96,9 @@ def _check_same_layout(expected, restored, config):
 
 def random_backbone_variables(backbone, config, seed: int):
     size = config.data.crop_size
-    return backbone.init(jax.random.PRNGKey(seed), np.zeros((1, size, size, 3), np.float32),
-                         train=False)
+    # jitted: op by op, each of the initialisation's small operations compiles alone
+    return jax.jit(functools.partial(backbone.init, train=False))(
+        jax.random.PRNGKey(seed), np.zeros((1, size, size, 3), np.float32))
 
 
 def _embedders(backbone, variables, random_variables, *, greyscale: bool = False):

@@ -214,7 +214,8 @@ def init_method(method, rng, config, batch, *, num_examples: int):
 
 
 def init_network(net: nn.Module, rng, images):
-    """(params, state holding the other variable collections, e.g. ``batch_stats``).
+    """(params, state holding the other variable collections, e.g. ``batch_stats``);
+    ``rng`` is a key, or a dict of keys per rng stream (MAE's ``masking``).
 
     Jitted: run op by op, the initialisation compiles each of its hundreds of small
     operations separately (9 s of a 4-step tiny-ViT run's 22 s on 2 cores)."""

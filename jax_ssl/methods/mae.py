@@ -22,9 +22,9 @@ def network(config):
 
 def init(rng, config, batch):
     masking, params_rng = jax.random.split(rng)
-    variables = network(config).init({"params": params_rng, "masking": masking},
-                                     batch["image"], train=True)
-    return variables["params"], {}
+    params, _ = common.init_network(network(config), {"params": params_rng,
+                                                      "masking": masking}, batch["image"])
+    return params, {}
 
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
