@@ -10,6 +10,14 @@ experiments/bench/train.py), then the official PyTorch step on the same inputs (
 synthetic batch, made NCHW and view-major): forward, loss, backward, optimizer step and,
 for DINO, the gradient clipping, the center and the EMA teacher update. Times are medians
 of ``--repeats`` steps after one warm-up step; the ratio is our img/s over PyTorch's.
+Both sides do the same arithmetic, so one FLOP count (XLA's ``cost_analysis`` of our
+compiled step) gives both sides' GFLOP/s. "ratio bound" is the ratio our step would reach
+if every one of its FLOPs ran at the rate of a plain jitted 2048² float32 matmul on this
+machine (measured first): where it is below a target ratio, no lowering of the step's
+ops reaches that target on this CPU with XLA's matmul; a matmul-bound step can only get
+near it.
+A last table times both libraries' matmuls on the ViT steps' largest shapes (their MLPs'
+first layers): a ViT step is mostly such products, so their ratio caps the steps' one.
 The PyTorch sides, written after the official codes with the config's architecture and
 hyper-parameters:
 
@@ -399,6 +407,12 @@ def torch_dino(config, inputs):
 
 TORCH_STEPS = {"simclr": torch_simclr, "mae": torch_mae, "dino": torch_dino}
 
+# The ViT steps' largest matmuls, [tokens, D] @ [D, 4D] (the MLP's first layer), as
+# (label, tokens, D): MAE's decoder on 16×197 tokens and encoder on 16×50 visible ones,
+# DINO's student on 8×(2×197 + 10×37).
+VIT_GEMMS = [("mae decoder fc1", 16 * 197, 512), ("mae encoder fc1", 16 * 50, 768),
+             ("dino fc1", 8 * (2 * 197 + 10 * 37), 384)]
+
 
 # ----------------------------------------------------------------------------------------
 # Timing and the table
@@ -415,12 +429,12 @@ def time_torch(step, repeats):
     return statistics.median(times), losses
 
 
-def bench_case(name, repeats):
+def bench_case(name, repeats, matmul_gflops):
     """One table row: ours, then PyTorch, on the case's config and inputs."""
     file, batch_size = CASES[name]
     config = from_file(jax_bench.CONFIGS / file)
     config.batch_size, config.dtype = batch_size, "float32"
-    _, ours, _, our_params = jax_bench.bench_method(config, repeats)
+    _, ours, flops, our_params = jax_bench.bench_method(config, repeats)
     print(f"  {name}: ours {1000 * ours:.0f} ms/step, {our_params:,} params",
           file=sys.stderr, flush=True)
     torch.manual_seed(0)
@@ -435,9 +449,30 @@ def bench_case(name, repeats):
         raise SystemExit(f"{name}: the PyTorch step produced a non-finite loss or parameter.")
     b = batch_size
     crops = " + ".join(f"{len(x) // b}x{x.shape[-1]}" for x in inputs.values())
+    # The most our step could reach: every one of its FLOPs at the plain matmul's rate.
+    bound = theirs * matmul_gflops / (flops / 1e9)
     return [name, config.model.backbone, f"{crops} px", str(b), f"{our_params / 1e6:.3f}",
-            f"{torch_params / 1e6:.3f}", f"{1000 * ours:.0f}", f"{1000 * theirs:.0f}",
-            f"{b / ours:.3g}", f"{b / theirs:.3g}", f"{theirs / ours:.2f}"]
+            f"{torch_params / 1e6:.3f}", f"{flops / 1e9:.0f}", f"{1000 * ours:.0f}",
+            f"{1000 * theirs:.0f}", f"{b / ours:.3g}", f"{b / theirs:.3g}",
+            f"{flops / ours / 1e9:.0f}", f"{flops / theirs / 1e9:.0f}", f"{theirs / ours:.2f}",
+            f"{bound:.2f}"]
+
+
+def gemm_row(label, m, k, repeats=10):
+    """Both libraries' GFLOP/s on one float32 [m, k] @ [k, 4k] product."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), np.float32)
+    b = rng.standard_normal((k, 4 * k), np.float32)
+    _, ours = benchlib.time_fn(lambda a, b: a @ b, (a, b), repeats)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    ta @ tb  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        ta @ tb
+    theirs = (time.perf_counter() - start) / repeats
+    flops = 2 * m * k * 4 * k / 1e9
+    return [label, f"{m}x{k} @ {k}x{4 * k}", f"{flops / ours:.0f}", f"{flops / theirs:.0f}",
+            f"{theirs / ours:.2f}"]
 
 
 def cpu_model():
@@ -456,16 +491,24 @@ def main():
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
-    rows = [bench_case(name, args.repeats)
+    matmul_gflops = 1000 * jax_bench.matmul_tflops()
+    rows = [bench_case(name, args.repeats, matmul_gflops)
             for name in benchlib.selected_names(parser, list(CASES), args.only)]
     header = ["case", "model", "crops/image", "batch", "M params ours", "M params torch",
-              "ours ms/step", "torch ms/step", "ours img/s", "torch img/s", "ratio"]
+              "GFLOP/step", "ours ms/step", "torch ms/step", "ours img/s", "torch img/s",
+              "ours GFLOP/s", "torch GFLOP/s", "ratio", "ratio bound"]
     table = benchlib.markdown_table if args.markdown else benchlib.plain_table
     print(f"{cpu_model()}, {os.cpu_count()} cores; torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), jax {jax.__version__} "
           f"({jax.default_backend()}, XLA's default threads); float32; median of "
           f"{args.repeats} steps after 1 warm-up; {datetime.date.today().isoformat()}")
     print(table(header, rows, 3))
+    print(f"GFLOP/step: XLA's cost analysis of our compiled step (the PyTorch step does the "
+          f"same arithmetic); ratio bound: the ratio our step would reach if all of its FLOPs "
+          f"ran at the {matmul_gflops:.0f} GFLOP/s of a jitted 2048x2048 float32 matmul here.")
+    print()
+    print(table(["matmul", "shape", "XLA GFLOP/s", "torch GFLOP/s", "XLA / torch"],
+                [gemm_row(*gemm) for gemm in VIT_GEMMS], 2))
 
 
 if __name__ == "__main__":
