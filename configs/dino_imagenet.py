@@ -18,16 +18,12 @@ main_dino.py's defaults (``clip_grad``, ``min_lr``), the defaults are used. Comp
 bfloat16 (losses and softmaxes stay float32); ``--config.dtype=float32`` for full
 precision.
 """
-from jax_ssl.config import full_run
+from jax_ssl.config import full_run, imagenet_multicrop
 
 
 def get_config():
     config = full_run("dino", "imagenet", batch_size=1024, epochs=800)
-    config.data.recipe = "multicrop"
-    config.data.recipe_kwargs = dict(style="dino", global_size=224, local_size=96,
-                                     num_local=10, global_scale=(0.25, 1.0),
-                                     local_scale=(0.05, 0.25),
-                                     normalization=config.data.recipe_kwargs.normalization)
+    imagenet_multicrop(config)
     config.model.backbone = "vit_s16"
     config.model.backbone_kwargs = dict(interpolate_offset=0.1, drop_path_rate=0.1)
     config.optimizer = dict(name="adamw", base_learning_rate=5e-4, final_learning_rate=1e-6,

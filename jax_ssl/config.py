@@ -235,6 +235,13 @@ CPU_SECTIONS = {
                  norm_last_layer=True, base_momentum=0.996, student_temp=0.1,
                  warmup_teacher_temp=0.04, teacher_temp=0.04, warmup_teacher_temp_epochs=0,
                  center_momentum=0.9, freeze_last_layer=0.0),
+    "ibot": dict(out_dim=1024, patch_out_dim=1024, hidden_dim=512, bottleneck_dim=128,
+                 norm_last_layer=True, shared_head=True, shared_head_teacher=True,
+                 base_momentum=0.996, student_temp=0.1, warmup_teacher_temp=0.04,
+                 teacher_temp=0.04, warmup_teacher_patch_temp=0.04, teacher_patch_temp=0.04,
+                 warmup_teacher_temp_epochs=0, center_momentum=0.9, center_momentum2=0.9,
+                 lambda1=1.0, lambda2=1.0, mask_probability=0.5, pred_ratio=0.3,
+                 pred_ratio_var=0.2, freeze_last_layer=0.0),
     "swav": dict(hidden_dim=512, output_dim=128, num_prototypes=100, temperature=0.1,
                  epsilon=0.05, sinkhorn_iterations=3, crops_for_assign=(0, 1),
                  freeze_prototypes_steps=50, queue_length=0, queue_start_epoch=0.0),
@@ -249,6 +256,8 @@ CPU_SECTIONS = {
 # (experiments/layerwise_pretext_vs_pirl.py), a ResNet-18 of width 16 with the CIFAR stem,
 # whose four stages the per-layer probes read.
 PRETEXT_METHODS = ("rotation", "jigsaw", "relative_position", "pirl")
+# DINO's optimiser (AdamW, wd 0.04 -> 0.4, per-tensor clipping 3.0) is iBOT's too.
+DISTILLATION_METHODS = ("dino", "ibot")
 CPU_RESNET = dict(cifar_stem=True, width=16)
 
 
@@ -279,8 +288,8 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
     patch = CPU_PATCH[dataset]
     if method in PRETEXT_METHODS:
         small_images_pretext_recipe(config)
-    elif method in ("dino", "swav"):
-        small_images_multicrop(config, style=method)
+    elif method in ("dino", "ibot", "swav"):
+        small_images_multicrop(config, style="swav" if method == "swav" else "dino")
     elif method == "mae":
         config.data.recipe = "mae"
         config.data.recipe_kwargs.scale = (0.2, 1.0)
@@ -300,8 +309,8 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
     else:
         cpu_vit(config, patch_size=patch)
         cpu_adamw(config, **({"learning_rate": 5e-4, "weight_decay": 0.04}
-                             if method == "dino" else {}))
-    if method == "dino":
+                             if method in DISTILLATION_METHODS else {}))
+    if method in DISTILLATION_METHODS:
         config.optimizer.final_weight_decay = 0.4
         config.optimizer.clip_per_tensor = 3.0
     config[method] = dict(CPU_SECTIONS[method])
@@ -321,6 +330,31 @@ def full_run(method: str, dataset: str, *, batch_size: int,
         config.dtype = "bfloat16"
     config.checkpoint.every_steps = 5000 if imagenet else 2000
     return config
+
+
+def imagenet_multicrop(config: ml_collections.ConfigDict) -> None:
+    """DINO's ViT-S/16 multi-crop (facebookresearch/dino README): 2×224 of scale
+    (0.25, 1) and 10×96 of (0.05, 0.25), DINO's augmentation."""
+    config.data.recipe = "multicrop"
+    config.data.recipe_kwargs = dict(style="dino", global_size=224, local_size=96,
+                                     num_local=10, global_scale=(0.25, 1.0),
+                                     local_scale=(0.05, 0.25),
+                                     normalization=config.data.recipe_kwargs.normalization)
+
+
+def ibot_vit_recipe(config: ml_collections.ConfigDict) -> None:
+    """iBOT's ViT-S/16 optimiser and ``ibot`` section (bytedance/ibot README): AdamW lr
+    5e-4 per 256 after 10 warm-up epochs, cosine to 1e-6, wd 0.04 -> 0.4, per-tensor
+    clipping 3.0; a head 2048-2048-256 -> 8192 shared by CLS and patches with a trainable
+    last-layer norm, frozen the first epoch; teacher τ 0.04 -> 0.07 over 30 epochs for
+    both; masks: half the global crops, ratio U(0.1, 0.5)."""
+    config.optimizer = dict(name="adamw", base_learning_rate=5e-4, final_learning_rate=1e-6,
+                            warmup_epochs=10, weight_decay=0.04, final_weight_decay=0.4,
+                            b1=0.9, b2=0.999, clip_per_tensor=3.0)
+    config.ibot = dict(CPU_SECTIONS["ibot"], out_dim=8192, patch_out_dim=8192,
+                       hidden_dim=2048, bottleneck_dim=256, norm_last_layer=False,
+                       teacher_temp=0.07, teacher_patch_temp=0.07,
+                       warmup_teacher_temp_epochs=30, freeze_last_layer=1.0)
 
 
 def resnet_lars(method: str, dataset: str, *, learning_rate: float, weight_decay: float,
@@ -452,6 +486,14 @@ METHOD_RULES = {
                  warmup_teacher_temp=POSITIVE, teacher_temp=POSITIVE,
                  warmup_teacher_temp_epochs=NON_NEGATIVE, center_momentum=FRACTION,
                  freeze_last_layer=NON_NEGATIVE),
+    "ibot": dict(out_dim=WIDTH, patch_out_dim=WIDTH, hidden_dim=WIDTH, bottleneck_dim=WIDTH,
+                 norm_last_layer=BOOLEAN, shared_head=BOOLEAN, shared_head_teacher=BOOLEAN,
+                 base_momentum=FRACTION, student_temp=POSITIVE, warmup_teacher_temp=POSITIVE,
+                 teacher_temp=POSITIVE, warmup_teacher_patch_temp=POSITIVE,
+                 teacher_patch_temp=POSITIVE, warmup_teacher_temp_epochs=NON_NEGATIVE,
+                 center_momentum=FRACTION, center_momentum2=FRACTION, lambda1=NON_NEGATIVE,
+                 lambda2=NON_NEGATIVE, mask_probability=FRACTION, pred_ratio=FRACTION,
+                 pred_ratio_var=FRACTION, freeze_last_layer=NON_NEGATIVE),
     # mask_ratio 0 masks no patch (the loss divides by the masked count); 1 keeps none.
     "mae": dict(mask_ratio=number(0, 1, low_open=True, high_open=True), norm_pix_loss=BOOLEAN),
     "byol": dict(base_momentum=FRACTION, hidden_dim=WIDTH, output_dim=WIDTH),
@@ -469,16 +511,19 @@ METHOD_RULES = {
 # views or "image").
 METHOD_RECIPES = {**dict.fromkeys(("simclr", "moco_v3", "byol", "barlow_twins", "vicreg"),
                                   ("simclr", "byol")),
-                  "swav": ("multicrop",), "dino": ("multicrop",), "mae": ("mae",),
+                  "swav": ("multicrop",), "dino": ("multicrop",), "ibot": ("multicrop",),
+                  "mae": ("mae",),
                   # RotNet rotates single images: the crop-and-flip recipe
                   "rotation": ("mae",), "jigsaw": ("jigsaw",),
                   "relative_position": ("relative_position",), "pirl": ("pirl",)}
 # The registries of jax_ssl.models that each method's backbone may come from.
-METHOD_BACKBONES = {**dict.fromkeys(METHOD_RULES, ("RESNETS", "VITS")), "mae": ("MAES",)}
+METHOD_BACKBONES = {**dict.fromkeys(METHOD_RULES, ("RESNETS", "VITS")), "mae": ("MAES",),
+                    "ibot": ("VITS",)}  # iBOT masks patch tokens
 # Backbone fields that model.backbone_kwargs may not set, and why.
 RESERVED_BACKBONE_FIELDS = {
     "dtype": "the key dtype sets it", "axis_name": "the trainer sets it",
     "mask_ratio": "the key mae.mask_ratio sets it",
+    "mask_token": "the method adds it where it masks patches (iBOT)",
     "stage_sizes": "the backbone's name fixes it", "block_cls": "the backbone's name fixes it",
     "parent": "Flax sets it", "name": "Flax sets it"}
 # Sections whose keys are another function's arguments, checked against its signature.

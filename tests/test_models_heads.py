@@ -270,3 +270,27 @@ def test_prototypes_bfloat16(rng):
     params = protos.init(KEY, z)["params"]
     assert params["kernel"].dtype == jnp.float32
     assert protos.apply({"params": params}, z).dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_ibot_head_is_dino_head_on_cls_and_its_patch_layer_on_patches(shared, rng):
+    """The CLS output is DINOHead's on the same parameters; the patches go through the
+    same MLP and ``last_layer2`` (or ``last_layer`` when shared, or in the teacher that
+    projects them with its CLS layer)."""
+    kwargs = dict(out_dim=12, hidden_dim=16, bottleneck_dim=8)
+    head = heads.IBOTHead(patch_out_dim=12, shared_head=shared, **kwargs)
+    tokens = jnp.asarray(rng.normal(size=(3, 5, 6)), jnp.float32)
+    params = jax.jit(lambda t: head.init(jax.random.key(0), t, train=True))(tokens)
+    assert ("last_layer2" in params["params"]) == (not shared)
+    cls, patches = head.apply(params, tokens, train=True)
+    dino = heads.DINOHead(**kwargs)
+    dino_params = {"params": {k: v for k, v in params["params"].items() if k != "last_layer2"}}
+    np.testing.assert_allclose(cls, dino.apply(dino_params, tokens[:, 0], train=True),
+                               atol=1e-6)
+    through_cls_layer = dino.apply(dino_params, tokens[:, 1:], train=True)
+    assert patches.shape == (3, 4, 12)
+    assert np.allclose(patches, through_cls_layer, atol=1e-6) == shared
+    teacher = heads.IBOTHead(patch_out_dim=12, shared_head=shared,
+                             patches_through_last_layer=True, **kwargs)
+    np.testing.assert_allclose(teacher.apply(params, tokens, train=True)[1], through_cls_layer,
+                               atol=1e-6)

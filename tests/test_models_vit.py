@@ -364,3 +364,34 @@ def test_gradients_reach_every_parameter(rng, params):
     grads = jax.jit(jax.grad(loss))(params)
     for path, grad in jax.tree_util.tree_leaves_with_path(grads):
         assert float(jnp.abs(grad).max()) > 0, jax.tree_util.keystr(path)
+
+
+def test_mask_token_replaces_the_masked_patch_embeddings(rng, params):
+    """iBOT/DINOv2: the mask token (zeros at init) stands in for a masked patch's
+    embedding, before the position embedding; without a mask the ViT is the plain one."""
+    vit = tiny_vit(mask_token=True)
+    x = images(rng, 32)
+    variables = {"params": {**params, "mask_token": jnp.asarray(rng.normal(size=(1, 32)),
+                                                                jnp.float32)}}
+    np.testing.assert_allclose(vit.apply(variables, x)["cls"],
+                               tiny_vit().apply({"params": params}, x)["cls"], atol=1e-6)
+    mask = np.zeros((2, 16), bool)
+    mask[:, [0, 5, 6]] = True
+    got = vit.apply(variables, x, mask=jnp.asarray(mask))["cls"]
+    masked_patch_changed = x.at[:, :8, :8].set(0.0)  # patch 0
+    np.testing.assert_allclose(vit.apply(variables, masked_patch_changed,
+                                         mask=jnp.asarray(mask))["cls"], got, atol=1e-6)
+    visible_patch_changed = x.at[:, :8, 8:16].set(0.0)  # patch 1
+    assert not np.allclose(vit.apply(variables, visible_patch_changed,
+                                     mask=jnp.asarray(mask))["cls"], got, atol=1e-4)
+    # all masked: nothing of the image is left, yet the tokens differ by position
+    everything = vit.apply(variables, x, mask=jnp.ones((2, 16), bool))
+    np.testing.assert_allclose(everything["patch_tokens"][0], everything["patch_tokens"][1],
+                               atol=1e-6)
+    assert not np.allclose(everything["patch_tokens"][0, 0], everything["patch_tokens"][0, 1])
+    init = jax.jit(vit.init)(KEY, jnp.zeros((1, 32, 32, 3)))["params"]
+    np.testing.assert_array_equal(init["mask_token"], np.zeros((1, 32)))
+    with pytest.raises(ValueError, match="mask_token=True"):
+        tiny_vit().apply({"params": params}, x, mask=jnp.asarray(mask))
+    with pytest.raises(ValueError, match=r"mask must be \[B, L\]"):
+        vit.apply(variables, x, mask=jnp.ones((2, 4), bool))

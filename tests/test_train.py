@@ -92,8 +92,9 @@ def init(config, batch):
 # Some methods' runs here (20-45 s each) are in the slow set, to keep the default run
 # under 15 minutes on 2 cores. They train on 8 devices in other default tests: SimCLR in
 # its resumption, SwAV with its queue, PIRL in the 8-device step and its resumption; the
-# other pretext methods share PIRL's crop tower and the trainer.
-TRAINED_ON_EIGHT_DEVICES_ELSEWHERE = {"simclr", "swav", *config_lib.PRETEXT_METHODS}
+# other pretext methods share PIRL's crop tower and the trainer; DINO in its 8-device
+# step, and its multi-crop, EMA teacher, loss and teacher-backbone restore in iBOT's run.
+TRAINED_ON_EIGHT_DEVICES_ELSEWHERE = {"simclr", "swav", "dino", *config_lib.PRETEXT_METHODS}
 
 
 @pytest.mark.parametrize("method", [
@@ -172,7 +173,7 @@ SGD_LR_1 = {"optimizer.name": "sgd", "optimizer.momentum": 0.0, "optimizer.weigh
             "optimizer.base_learning_rate": 256 / 16, "optimizer.warmup_epochs": 0}
 
 
-@pytest.mark.parametrize("method", ["simclr", "swav", "dino",
+@pytest.mark.parametrize("method", ["simclr", "swav", "dino", "ibot",
                                     pytest.param("jigsaw", marks=pytest.mark.slow), "pirl"])
 def test_eight_device_step_equals_one_device_step(method):
     """PIRL: its memory bank split over the 8 devices, updated as on one."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-NAMES = ("simclr", "moco_v3", "swav", "dino", "mae", "byol", "barlow_twins", "vicreg",
+NAMES = ("simclr", "moco_v3", "swav", "dino", "ibot", "mae", "byol", "barlow_twins", "vicreg",
          "rotation", "jigsaw", "relative_position", "pirl")
 
 

@@ -226,21 +226,59 @@ class DINOHead(nn.Module):
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        if self.num_layers < 1:
-            raise ValueError(f"DINOHead needs num_layers >= 1, got {self.num_layers}.")
-        dims = (self.hidden_dim,) * (self.num_layers - 1) + (self.bottleneck_dim,)
-        for i, dim in enumerate(dims):
-            hidden = i < len(dims) - 1
-            x = nn.Dense(dim, use_bias=not (hidden and self.use_bn), dtype=self.dtype,
-                         kernel_init=trunc_normal_02, name=f"mlp_{i}")(x)
-            if hidden:
-                if self.use_bn:
-                    x = batch_norm(self.axis_name, self.dtype, name=f"bn_{i}")(
-                        x, use_running_average=not train)
-                x = nn.gelu(x, approximate=False)  # torch nn.GELU is the exact erf form
-        x = l2_normalize(x.astype(jnp.float32))
+        x = _dino_bottleneck(self, x, train=train)
         return WeightNormDense(self.out_dim, learn_scale=not self.norm_last_layer,
                                dtype=self.dtype, name="last_layer")(x)
+
+
+def _dino_bottleneck(head, x, *, train: bool):
+    """DINO's MLP and L2 normalisation, as submodules ``mlp_i`` / ``bn_i`` of ``head``
+    (called inside its compact ``__call__``)."""
+    if head.num_layers < 1:
+        raise ValueError(f"{type(head).__name__} needs num_layers >= 1, got "
+                         f"{head.num_layers}.")
+    dims = (head.hidden_dim,) * (head.num_layers - 1) + (head.bottleneck_dim,)
+    for i, dim in enumerate(dims):
+        hidden = i < len(dims) - 1
+        x = nn.Dense(dim, use_bias=not (hidden and head.use_bn), dtype=head.dtype,
+                     kernel_init=trunc_normal_02, name=f"mlp_{i}")(x)
+        if hidden:
+            if head.use_bn:
+                x = batch_norm(head.axis_name, head.dtype, name=f"bn_{i}")(
+                    x, use_running_average=not train)
+            x = nn.gelu(x, approximate=False)  # torch nn.GELU is the exact erf form
+    return l2_normalize(x.astype(jnp.float32))
+
+
+class IBOTHead(DINOHead):
+    """iBOT's head (bytedance/ibot ``models/head.py`` ``iBOTHead``): DINOHead's MLP and L2
+    normalisation on every token, then the weight-normed ``last_layer`` [256, out_dim]
+    for the CLS token and ``last_layer2`` [256, patch_out_dim] for the patch tokens.
+
+    ``shared_head``: no ``last_layer2``; the patches go through ``last_layer`` too (the
+    ViT recipes' setting). ``patches_through_last_layer``: project the patches with
+    ``last_layer`` even where ``last_layer2`` exists — iBOT's teacher with
+    ``shared_head_teacher`` (its default), whose ``last_layer2`` is never used or updated
+    from the student's. Other fields as ``DINOHead``'s.
+
+    Call: ``head(tokens [B, 1 + P, D_in], train=bool)`` → (CLS outputs [B, out_dim],
+    patch outputs [B, P, patch_out_dim]).
+    """
+
+    patch_out_dim: int = 8192
+    shared_head: bool = False
+    patches_through_last_layer: bool = False
+
+    @nn.compact
+    def __call__(self, tokens, *, train: bool):
+        x = _dino_bottleneck(self, tokens, train=train)
+        last_layer = WeightNormDense(self.out_dim, learn_scale=not self.norm_last_layer,
+                                     dtype=self.dtype, name="last_layer")
+        cls = last_layer(x[:, 0])
+        if self.shared_head or self.patches_through_last_layer:
+            return cls, last_layer(x[:, 1:])
+        return cls, WeightNormDense(self.patch_out_dim, learn_scale=not self.norm_last_layer,
+                                    dtype=self.dtype, name="last_layer2")(x[:, 1:])
 
 
 class Prototypes(nn.Module):

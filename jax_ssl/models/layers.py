@@ -60,7 +60,7 @@ def _plain_conv(x, kernel, strides, padding):
     return jax.lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC)
 
 
-def _varying_like(value, reference):
+def varying_like(value, reference):
     """``value`` made to vary over every shard_map axis ``reference`` varies over (as is,
     outside shard_map). Autodiff sums its cotangent over the axes this adds."""
     axes = tuple(jax.typeof(reference).manual_axis_type.varying
@@ -103,7 +103,7 @@ def filter_gradient_by_rows(x, grad_out, kernel_shape, strides, padding):
     groups = (xp.reshape(batch // n, n, *xp.shape[1:]),
               grad_out.reshape(batch // n, n, *grad_out.shape[1:]))
     # the scan's carry has the type of the per-device sums it accumulates
-    zeros = _varying_like(jnp.zeros(kernel_shape, jnp.float32), x)
+    zeros = varying_like(jnp.zeros(kernel_shape, jnp.float32), x)
     return jax.lax.scan(group_gradient, zeros, groups)[0]
 
 
@@ -160,7 +160,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
     # Inside shard_map the images vary over the data axis and the kernel does not: made
     # varying here, the kernel's gradient is summed over that axis when autodiff
     # transposes this cast, as it is for lax's own filter gradient.
-    return _conv_matmul_filter_grad(lhs, _varying_like(rhs, lhs), tuple(window_strides),
+    return _conv_matmul_filter_grad(lhs, varying_like(rhs, lhs), tuple(window_strides),
                                     tuple(tuple(p) for p in padding))
 
 

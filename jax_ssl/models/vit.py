@@ -292,6 +292,9 @@ class VisionTransformer(nn.Module):
       drop_path_rate: stochastic depth of the last block; block i gets
         rate·i/(depth − 1) (timm / DINO ``torch.linspace(0, rate, depth)``).
       interpolate_offset: ``offset`` of ``interpolate_pos_embed``; 0.1 reproduces DINO.
+      mask_token: a learned token ``mask_token`` [1, D] (zeros at init) that replaces the
+        patch embedding of masked patches (iBOT's ``masked_embed``, DINOv2's
+        ``mask_token``); needed to call with ``mask``.
       dtype: compute dtype.
 
     Call: ``(images [B, H, W, C], *, train=False, return_layers=(),
@@ -306,7 +309,9 @@ class VisionTransformer(nn.Module):
         ``return_attention``.
     ``patch_ids`` [B, K] int runs the blocks on only those patches, gathered after the
     position embedding is added (MAE's encoder on its visible patches); L is then K and
-    the patch tokens come in ``patch_ids`` order. ``train`` enables drop path (needs a
+    the patch tokens come in ``patch_ids`` order. ``mask`` [B, L] bool (row-major over the
+    patch grid) puts the mask token in place of the masked patches' embeddings, before
+    the position embedding is added (iBOT, DINOv2). ``train`` enables drop path (needs a
     ``"dropout"`` rng).
     """
 
@@ -319,17 +324,28 @@ class VisionTransformer(nn.Module):
     image_size: int = 224
     drop_path_rate: float = 0.0
     interpolate_offset: float = 0.0
+    mask_token: bool = False
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, images, *, train: bool = False, return_layers: Sequence[int] = (),
-                 return_attention: bool = False, patch_ids: jax.Array | None = None
-                 ) -> dict[str, Any]:
+                 return_attention: bool = False, patch_ids: jax.Array | None = None,
+                 mask: jax.Array | None = None) -> dict[str, Any]:
         layer_ids = [self._block_index(i) for i in return_layers]
         batch, height, width, _ = images.shape
         grid = (height // self.patch_size, width // self.patch_size)
         tokens = PatchEmbed(self.patch_size, self.embed_dim, self.dtype,
                             name="patch_embed")(images)
+        if self.mask_token:
+            token = self.param("mask_token", nn.initializers.zeros, (1, self.embed_dim))
+            if mask is not None:
+                if mask.shape != tokens.shape[:2]:
+                    raise ValueError(f"mask must be [B, L] = {tokens.shape[:2]} for these "
+                                     f"images, got {mask.shape}.")
+                tokens = jnp.where(mask[..., None], token.astype(self.dtype), tokens)
+        elif mask is not None:
+            raise ValueError("a mask needs the ViT's mask token: build it with "
+                             "mask_token=True.")
         pos = self._position_embedding(grid).astype(self.dtype)  # [1 + L, D]
         tokens = tokens + pos[1:]
         if patch_ids is not None:
