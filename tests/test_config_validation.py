@@ -167,7 +167,8 @@ BAD_CONFIGS = [
     # combinations
     case("simclr_digits", {"model.backbone": "mae_vit_tiny"},
          r"model\.backbone='mae_vit_tiny' is not a backbone of method simclr; use one of "
-         r"resnet18, .*vit_h14\.", id="mae-backbone-for-simclr"),
+         r"resnet18, .*vit_h14, dinov2_vits14, .*dinov2_vitg14_reg\.",
+         id="mae-backbone-for-simclr"),
     case("mae_digits", {"model.backbone": "vit_ti16", "model.backbone_kwargs": {}},
          r"model\.backbone='vit_ti16' is not a backbone of method mae; use one of "
          r"mae_vit_b16, .*mae_vit_tiny\.", id="vit-backbone-for-mae"),

@@ -127,6 +127,17 @@ def test_param_counts_match_timm(constructor, expected):
     assert num_params(shapes) == expected
 
 
+@pytest.mark.parametrize("name, expected", [
+    ("dinov2_vits14", 22_056_576), ("dinov2_vits14_reg", 22_058_112),
+    ("dinov2_vitl14", 304_368_640), ("dinov2_vitl14_reg", 304_372_736),
+    ("dinov2_vitg14", 1_136_480_768)])
+def test_dinov2_param_counts_match_the_released_models(name, expected):
+    """The hub models' state dicts (facebookresearch/dinov2 ``hub/backbones.py``; with
+    LayerScale, the mask token, 1370 position rows, registers, ViT-g's SwiGLU)."""
+    shapes = jax.eval_shape(VITS[name]().init, KEY, jnp.zeros((1, 224, 224, 3)))
+    assert num_params(shapes) == expected
+
+
 def test_name_table():
     for name in ("vit_ti16", "vit_s16", "vit_s8", "vit_b16", "vit_b8", "vit_b14", "vit_l16",
                  "vit_l14"):
@@ -395,3 +406,42 @@ def test_mask_token_replaces_the_masked_patch_embeddings(rng, params):
         tiny_vit().apply({"params": params}, x, mask=jnp.asarray(mask))
     with pytest.raises(ValueError, match=r"mask must be \[B, L\]"):
         vit.apply(variables, x, mask=jnp.ones((2, 4), bool))
+
+
+def test_layer_scale_scales_each_branch_by_its_gamma(rng):
+    """gamma starts at layer_scale; gammas of 1 give the plain block, of 0 the identity."""
+    x = jnp.asarray(rng.normal(size=(2, 5, 32)), jnp.float32)
+    block = Block(num_heads=2, layer_scale=1e-5)
+    params = jax.jit(block.init)(KEY, x)["params"]
+    np.testing.assert_array_equal(params["ls1_gamma"], np.full(32, 1e-5, np.float32))
+    plain = {k: v for k, v in params.items() if not k.endswith("_gamma")}
+
+    def with_gammas(value):
+        return {"params": {**params, "ls1_gamma": jnp.full(32, value),
+                           "ls2_gamma": jnp.full(32, value)}}
+    np.testing.assert_allclose(block.apply(with_gammas(1.0), x),
+                               Block(num_heads=2).apply({"params": plain}, x), atol=1e-6)
+    np.testing.assert_array_equal(block.apply(with_gammas(0.0), x), x)
+
+
+def test_swiglu_ffn_rounds_its_hidden_width_as_dinov2():
+    shapes = jax.eval_shape(Block(num_heads=6, ffn="swiglu").init, KEY, jnp.zeros((1, 3, 384)))
+    assert shapes["params"]["mlp"]["w12"]["kernel"].shape == (384, 2048)  # h = 1024
+    assert shapes["params"]["mlp"]["w3"]["kernel"].shape == (1024, 384)
+    with pytest.raises(ValueError, match="ffn must be one of"):
+        Block(num_heads=2, ffn="geglu").init(KEY, jnp.zeros((1, 3, 32)))
+
+
+def test_registers_join_the_sequence_but_no_output(rng):
+    vit = tiny_vit(num_registers=3)
+    x = images(rng, 32)
+    variables = jax.jit(vit.init)(KEY, x)
+    assert variables["params"]["register_tokens"].shape == (1, 3, 32)
+    out = vit.apply(variables, x, return_layers=(0,), return_attention=True)
+    assert out["patch_tokens"].shape == (2, 16, 32) and out["layers"][0].shape == (2, 17, 32)
+    assert out["attention"].shape == (2, 2, 20, 20)
+    # they take part in attention: other register values, another CLS output
+    moved = {"params": {**variables["params"],
+                        "register_tokens": jnp.asarray(rng.normal(size=(1, 3, 32)),
+                                                       jnp.float32)}}
+    assert not np.allclose(vit.apply(moved, x)["cls"], out["cls"], atol=1e-4)

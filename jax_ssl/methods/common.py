@@ -39,6 +39,11 @@ def compute_dtype(config):
     return DTYPES[config.dtype]
 
 
+# Methods whose student masks patch tokens: their ViTs (so their checkpoints, and the
+# backbone the evaluation job rebuilds) carry the mask token.
+MASK_TOKEN_METHODS = ("ibot",)
+
+
 def build_backbone(config, axis_name: str | None, *, teacher: bool = False) -> nn.Module:
     """``config.model.backbone`` with its keyword arguments, synced BN over ``axis_name``.
 
@@ -59,6 +64,8 @@ def build_backbone(config, axis_name: str | None, *, teacher: bool = False) -> n
             image_size=mae.image_size, dtype=dtype)
     if name in models.RESNETS:
         kwargs["axis_name"] = axis_name
+    if config.method in MASK_TOKEN_METHODS and name in models.VITS:
+        kwargs["mask_token"] = True
     return models.backbone(name, dtype=dtype, **kwargs)
 
 

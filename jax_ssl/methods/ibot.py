@@ -15,7 +15,7 @@ patches) and its own teacher temperature schedule. Local crops give CLS outputs 
 Masks are drawn inside the step from its rng, one key per (global crop, image's global
 index): the same masks on any number of devices. Not implemented: ``pred_start_epoch``
 (masking from the first epoch, the ViT recipes' 0). ViT backbones only. iBOT evaluates
-the teacher's backbone (without the mask token, which only the student uses).
+the teacher's backbone (its mask token, the EMA of the student's, unused).
 
 Config ``config.ibot``: DINO's keys (``out_dim``, ``hidden_dim``, ``bottleneck_dim``,
 ``norm_last_layer``, ``base_momentum``, ``student_temp``, ``warmup_teacher_temp``,
@@ -68,7 +68,7 @@ def network(config, axis_name, *, teacher: bool = False):
                           norm_last_layer=cfg.norm_last_layer, shared_head=cfg.shared_head,
                           patches_through_last_layer=teacher and cfg.shared_head_teacher,
                           dtype=common.compute_dtype(config))
-    return IBOTNetwork(backbone.clone(mask_token=True), head)
+    return IBOTNetwork(backbone, head)
 
 
 def _grid(config, images):
@@ -187,6 +187,4 @@ def trainable(params, step, *, config, total_steps, steps_per_epoch):
 
 
 def backbone_variables(params, state):
-    """The teacher's backbone without the mask token (a plain ViT's variables)."""
-    variables = common.backbone_variables(params, state, params_key="teacher")
-    return {"params": {k: v for k, v in variables["params"].items() if k != "mask_token"}}
+    return common.backbone_variables(params, state, params_key="teacher")

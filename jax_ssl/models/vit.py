@@ -25,6 +25,7 @@ can be mapped across (conv and Linear kernels transposed).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -187,6 +188,11 @@ def drop_path(x: jax.Array, rate: float, rng: jax.Array) -> jax.Array:
     return jnp.where(kept, x / keep, 0).astype(x.dtype)
 
 
+def _drop_tokens(x, *, start: int, count: int):
+    """x [B, N, D] without tokens start … start + count − 1."""
+    return jnp.concatenate([x[:, :start], x[:, start + count:]], axis=1) if count else x
+
+
 class PatchEmbed(nn.Module):
     """Non-overlapping patches → tokens: a conv with kernel = stride = patch_size.
 
@@ -245,6 +251,24 @@ class Mlp(nn.Module):
         return dense(x.shape[-1], self.dtype, "fc2")(hidden)
 
 
+class SwiGLUFFN(nn.Module):
+    """DINOv2's ``SwiGLUFFNFused`` (ViT-g): ``w12`` [D, 2h] → silu(first half) · second
+    half → ``w3`` [h, D], with h = (int(hidden_dim·2/3) + 7) // 8 · 8 (1024 for D = 384
+    at ratio 4). Call: ``(x [..., D])`` → [..., D]."""
+
+    hidden_dim: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        hidden = (int(self.hidden_dim * 2 / 3) + 7) // 8 * 8
+        gate, value = jnp.split(dense(2 * hidden, self.dtype, "w12")(x), 2, axis=-1)
+        return dense(x.shape[-1], self.dtype, "w3")(nn.silu(gate) * value)
+
+
+FFNS = {"mlp": Mlp, "swiglu": SwiGLUFFN}
+
+
 class Block(nn.Module):
     """Pre-norm transformer block: x + DropPath(Attn(LN(x))), then x + DropPath(MLP(LN(x))).
 
@@ -253,6 +277,9 @@ class Block(nn.Module):
       mlp_ratio: the MLP's hidden width is int(D·mlp_ratio).
       drop_path: stochastic-depth rate of both residual branches (training only; draws
         from the ``"dropout"`` rng stream).
+      layer_scale: when > 0, each branch is scaled by a learned vector ``ls1`` / ``ls2``
+        ``gamma`` [D] starting at this value (CaiT's LayerScale; DINOv2's 1e-5).
+      ffn: ``"mlp"`` (ViT's) or ``"swiglu"`` (DINOv2's ViT-g).
       dtype: compute dtype.
 
     Call: ``(x [B, N, D], *, train=False, return_attention=False)`` → x [B, N, D], or
@@ -262,17 +289,28 @@ class Block(nn.Module):
     num_heads: int
     mlp_ratio: float = 4.0
     drop_path: float = 0.0
+    layer_scale: float = 0.0
+    ffn: str = "mlp"
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, *, train: bool = False, return_attention: bool = False):
+        if self.ffn not in FFNS:
+            raise ValueError(f"ffn must be one of {sorted(FFNS)}, got {self.ffn!r}.")
         y, attention = Attention(self.num_heads, self.dtype, name="attn")(
             layer_norm(self.dtype, "norm1")(x))
-        x = x + self._drop_path(y, train)
-        y = Mlp(int(x.shape[-1] * self.mlp_ratio), self.dtype, name="mlp")(
+        x = x + self._drop_path(self._scale(y, "ls1"), train)
+        y = FFNS[self.ffn](int(x.shape[-1] * self.mlp_ratio), self.dtype, name="mlp")(
             layer_norm(self.dtype, "norm2")(x))
-        x = x + self._drop_path(y, train)
+        x = x + self._drop_path(self._scale(y, "ls2"), train)
         return (x, attention) if return_attention else x
+
+    def _scale(self, y, name: str):
+        if not self.layer_scale:
+            return y
+        gamma = self.param(f"{name}_gamma", nn.initializers.constant(self.layer_scale),
+                           (y.shape[-1],))
+        return y * gamma.astype(y.dtype)
 
     def _drop_path(self, y, train: bool):
         if not train or self.drop_path == 0.0:
@@ -295,6 +333,12 @@ class VisionTransformer(nn.Module):
       mask_token: a learned token ``mask_token`` [1, D] (zeros at init) that replaces the
         patch embedding of masked patches (iBOT's ``masked_embed``, DINOv2's
         ``mask_token``); needed to call with ``mask``.
+      layer_scale, ffn: the blocks' (see ``Block``; DINOv2: 1e-5, and ``"swiglu"`` for
+        ViT-g).
+      num_registers: learned ``register_tokens`` [1, R, D] (normal(1e-6) at init, no
+        position embedding) put after the CLS token (Darcet et al. 2024, DINOv2's
+        ``_reg`` models); they are in the blocks' sequence and in ``attention`` (order
+        CLS, registers, patches) but in no other output.
       dtype: compute dtype.
 
     Call: ``(images [B, H, W, C], *, train=False, return_layers=(),
@@ -325,6 +369,9 @@ class VisionTransformer(nn.Module):
     drop_path_rate: float = 0.0
     interpolate_offset: float = 0.0
     mask_token: bool = False
+    layer_scale: float = 0.0
+    ffn: str = "mlp"
+    num_registers: int = 0
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -353,20 +400,27 @@ class VisionTransformer(nn.Module):
         cls = self.param("cls_token", trunc_normal_02, (1, 1, self.embed_dim))
         cls = jnp.broadcast_to(cls.astype(self.dtype) + pos[:1], (batch, 1, self.embed_dim))
         x = jnp.concatenate([cls, tokens], axis=1)
+        if self.num_registers:
+            registers = self.param("register_tokens", nn.initializers.normal(1e-6),
+                                   (1, self.num_registers, self.embed_dim))
+            registers = jnp.broadcast_to(registers.astype(self.dtype),
+                                         (batch, self.num_registers, self.embed_dim))
+            x = jnp.concatenate([x[:, :1], registers, x[:, 1:]], axis=1)
+        without_registers = functools.partial(_drop_tokens, start=1, count=self.num_registers)
 
         norm = layer_norm(self.dtype, "norm")
         rates = np.linspace(0.0, self.drop_path_rate, self.depth)
         outputs, attention = {}, None
         for i in range(self.depth):
-            block = Block(self.num_heads, self.mlp_ratio, float(rates[i]), self.dtype,
-                          name=f"blocks_{i}")
+            block = Block(self.num_heads, self.mlp_ratio, float(rates[i]), self.layer_scale,
+                          self.ffn, self.dtype, name=f"blocks_{i}")
             if return_attention and i == self.depth - 1:
                 x, attention = block(x, train=train, return_attention=True)
             else:
                 x = block(x, train=train)
             if i in layer_ids:
-                outputs[i] = norm(x)
-        x = norm(x)
+                outputs[i] = norm(without_registers(x))
+        x = norm(without_registers(x))
         result = {"cls": x[:, 0], "patch_tokens": x[:, 1:],
                   "layers": tuple(outputs[i] for i in layer_ids)}
         if return_attention:
@@ -405,6 +459,7 @@ VIT_SIZES: dict[str, tuple[int, int, int]] = {
     "b": (768, 12, 12),
     "l": (1024, 24, 16),
     "h": (1280, 32, 16),
+    "g": (1536, 40, 24),  # DINOv2's ViT-g ("vit_giant2")
 }
 
 
@@ -438,7 +493,34 @@ vit_l14 = _constructor("l", 14)
 vit_l16 = _constructor("l", 16)
 vit_h14 = _constructor("h", 14)
 
+
+
+def _dinov2_constructor(size: str, registers: bool) -> Callable[..., VisionTransformer]:
+    """The architecture of DINOv2's released ``dinov2_vit{size}14[_reg]`` (its hub
+    builders): patch 14, position embedding for 518 px (37×37 + 1 rows), LayerScale (1e-5
+    at init, as DINOv2 trains), the mask token, SwiGLU for ViT-g, 4 registers and no
+    interpolation offset for ``_reg`` (0.1 otherwise). Not reproduced: the ``_reg``
+    models' antialiased resizing of the position embedding to other grids, and
+    DINOv2's normal(1e-6) initialisation of the CLS token."""
+    fields = dict(vit_kwargs(size, 14), image_size=518, layer_scale=1e-5, mask_token=True,
+                  ffn="swiglu" if size == "g" else "mlp", num_registers=4 if registers else 0,
+                  interpolate_offset=0.0 if registers else 0.1)
+
+    def constructor(**overrides) -> VisionTransformer:
+        return VisionTransformer(**{**fields, **overrides})
+
+    constructor.__name__ = constructor.__qualname__ = (
+        f"dinov2_vit{size}14{'_reg' if registers else ''}")
+    constructor.__doc__ = _dinov2_constructor.__doc__
+    return constructor
+
+
+DINOV2_VITS = {fn.__name__: fn for fn in (_dinov2_constructor(size, registers)
+                                          for size in ("s", "b", "l", "g")
+                                          for registers in (False, True))}
+
 VITS: dict[str, Callable[..., VisionTransformer]] = {
-    fn.__name__: fn for fn in (vit_ti8, vit_ti14, vit_ti16, vit_s8, vit_s14, vit_s16,
-                               vit_b8, vit_b14, vit_b16, vit_l8, vit_l14, vit_l16, vit_h14)
+    **{fn.__name__: fn for fn in (vit_ti8, vit_ti14, vit_ti16, vit_s8, vit_s14, vit_s16,
+                                  vit_b8, vit_b14, vit_b16, vit_l8, vit_l14, vit_l16, vit_h14)},
+    **DINOV2_VITS,
 }
