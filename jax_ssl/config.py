@@ -132,6 +132,10 @@ KEY_HELP = {
     "optimizer.b1": "adamw beta 1",
     "optimizer.b2": "adamw beta 2",
     "optimizer.clip_per_tensor": "clip each tensor's gradient to this norm (DINO: 3.0)",
+    "optimizer.layer_decay": "ViT layer-wise lr decay: block i's lr x decay^(depth-i) "
+                             "(DINOv2: 0.9; none: off)",
+    "optimizer.patch_embed_lr_mult": "with layer_decay, the patch embedding's extra lr "
+                                     "factor (DINOv2: 0.2)",
     "checkpoint.every_steps": "save every this many steps (and at the end, on SIGTERM)",
     "checkpoint.keep": "keep the last this many checkpoints (>= 1)",
     "checkpoint.keep_every": "also keep every this-many-th step for good (0: none)",
@@ -559,6 +563,8 @@ def trainer_rules() -> dict[str, Rule]:
         "optimizer.trust_coefficient": optional(POSITIVE), "optimizer.b1": optional(MOMENTUM),
         "optimizer.b2": optional(MOMENTUM),
         "optimizer.clip_per_tensor": optional(NON_NEGATIVE),  # 0: no clipping
+        "optimizer.layer_decay": optional(number(0, 1, low_open=True)),
+        "optimizer.patch_embed_lr_mult": optional(POSITIVE),
         "checkpoint": SECTION, "checkpoint.every_steps": integer(1),
         "checkpoint.keep": integer(1), "checkpoint.keep_every": optional(integer(0)),
         "distributed": optional(SECTION), "distributed.enabled": optional(BOOLEAN),
@@ -753,6 +759,15 @@ def _backbone_fits_method(config) -> str | None:
     return None
 
 
+def _layer_decay_needs_a_vit(config) -> str | None:
+    from jax_ssl import models
+
+    if config.optimizer.get("layer_decay") is not None and config.model.backbone not in models.VITS:
+        return (f"optimizer.layer_decay decays the learning rate over a ViT's blocks, but "
+                f"model.backbone={config.model.backbone!r} is not a ViT; remove the key.")
+    return None
+
+
 def _eval_resize_covers_the_crop(config) -> str | None:
     data = config.data
     if data.eval_resize_size < data.crop_size:
@@ -791,7 +806,7 @@ def _accumulation_splits_the_batch(config, device_count: int | None = None) -> s
 # count); each may assume that every key on its own is valid.
 COMBINATIONS = (_trains_a_step, _recipe_fits_method, _recipe_arguments_fit,
                 _jigsaw_classes_are_the_recipes, _backbone_fits_method,
-                _eval_resize_covers_the_crop, _process_id_in_range)
+                _layer_decay_needs_a_vit, _eval_resize_covers_the_crop, _process_id_in_range)
 
 
 def problems(config, device_count: int | None = None):

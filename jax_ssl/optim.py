@@ -9,6 +9,9 @@ steps_per_epoch)`` returns an optax transformation for ``config.optimizer``:
   DINO), no decay on biases and normalisation parameters;
 - ``sgd``: momentum SGD (optionally Nesterov) with L2 weight decay.
 
+``layer_decay`` (with ``patch_embed_lr_mult``) adds DINOv2's layer-wise learning-rate
+decay over a ViT backbone's blocks (:func:`layer_lr_multipliers`).
+
 The learning rate is ``base_learning_rate × batch_size / 256`` (the linear scaling rule
 all the recipes state) with a linear warm-up then a cosine decay to ``final_learning_rate``.
 """
@@ -62,6 +65,47 @@ def clip_per_tensor(max_norm: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
+# A ViT's parameters before its first block (DINOv2's ``get_vit_lr_decay_rate``).
+VIT_EMBEDDINGS = ("patch_embed", "cls_token", "pos_embed", "mask_token", "register_tokens")
+
+
+def layer_lr_multipliers(params, layer_decay: float, patch_embed_multiplier: float = 1.0):
+    """Per-tensor learning-rate factors of layer-wise decay (DINOv2 ``param_groups.py``,
+    as BEiT's and MAE's fine-tuning): in the ViT ``params["backbone"]`` of depth L the
+    embeddings are layer 0, block i is layer i + 1 and the final norm L + 1; a tensor of
+    layer l gets ``layer_decay ** (L + 1 − l)`` (the patch embedding that times
+    ``patch_embed_multiplier``), every tensor outside the backbone 1."""
+    backbone = params.get("backbone", {}) if isinstance(params, dict) else {}
+    depth = sum(1 for name in backbone if name.startswith("blocks_"))
+    if not depth:
+        raise ValueError("optimizer.layer_decay needs a ViT backbone (params['backbone'] "
+                         "with blocks_0 ...); remove the key for this model.")
+
+    def multiplier(path, _):
+        names = [getattr(key, "key", None) for key in path]
+        if names[0] != "backbone":
+            return 1.0
+        name = names[1]
+        layer = (int(name.split("_")[1]) + 1 if name.startswith("blocks_")
+                 else 0 if name in VIT_EMBEDDINGS else depth + 1)
+        factor = layer_decay ** (depth + 1 - layer)
+        return factor * patch_embed_multiplier if name == "patch_embed" else factor
+    return jax.tree_util.tree_map_with_path(multiplier, params)
+
+
+def scale_by_layer(layer_decay: float, patch_embed_multiplier: float = 1.0
+                   ) -> optax.GradientTransformation:
+    """Multiplies each tensor's update by its ``layer_lr_multipliers`` factor: the same as
+    a learning rate per parameter group, weight decay included (AdamW's decoupled decay is
+    part of the update the learning rate scales)."""
+    def update(updates, state, params=None):
+        del params
+        factors = layer_lr_multipliers(updates, layer_decay, patch_embed_multiplier)
+        return jax.tree.map(lambda u, f: u * jnp.asarray(f, u.dtype), updates, factors), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def learning_rate_schedule(config, total_steps: int, steps_per_epoch: int):
     opt = config.optimizer
     base = opt.base_learning_rate * config.batch_size / 256
@@ -94,6 +138,9 @@ def optimizer(config, total_steps: int, steps_per_epoch: int):
                          f"not {opt.name!r}.")
     if opt.get("clip_per_tensor"):
         tx = optax.chain(clip_per_tensor(opt.clip_per_tensor), tx)
+    if opt.get("layer_decay") is not None:
+        tx = optax.chain(tx, scale_by_layer(opt.layer_decay,
+                                            opt.get("patch_embed_lr_mult") or 1.0))
     return tx, lr
 
 

@@ -75,6 +75,12 @@ BAD_CONFIGS = [
     case("simclr_digits", {"distributed.num_processes": 2, "distributed.process_id": 2},
          r"distributed\.process_id=2 is not below distributed\.num_processes=2\.",
          id="process-id-out-of-range"),
+    case("jigsaw_digits", {"optimizer.layer_decay": 0.9},
+         r"optimizer\.layer_decay decays the learning rate over a ViT's blocks, but "
+         r"model\.backbone='resnet18' is not a ViT; remove the key\.", id="layer-decay-resnet"),
+    case("dino_digits", {"optimizer.layer_decay": 0.0},
+         r"optimizer\.layer_decay=0\.0 is invalid: it must be a number in \(0, 1\] "
+         r"or None", id="layer-decay-0"),
     # the methods' sections
     case("simclr_digits", {"simclr.temperature": 0.0},
          r"simclr\.temperature=0\.0 is invalid: it must be a number > 0", id="simclr-temp-0"),

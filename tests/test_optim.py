@@ -90,6 +90,37 @@ def test_dino_weight_decay_applied_each_step_follows_its_cosine_schedule():
     np.testing.assert_allclose(applied, dino_cosine_scheduler(0.04, 0.4, 8), rtol=1e-5)
 
 
+def vit_like_params(depth=2):
+    leaf = {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)}
+    backbone = {"patch_embed": {"proj": leaf}, "cls_token": jnp.ones((1, 1, 3)),
+                "pos_embed": jnp.ones((1, 5, 3)), "norm": {"scale": jnp.ones(3)},
+                **{f"blocks_{i}": {"attn": leaf} for i in range(depth)}}
+    return {"backbone": backbone, "head": {"mlp_0": leaf}}
+
+
+def test_layer_decay_multiplies_each_layers_update_as_dinov2_groups():
+    """DINOv2's ``get_vit_lr_decay_rate`` at decay 0.5, depth 2: embeddings 0.5³, the patch
+    embedding also × 0.2, block i 0.5^(2 − i), the final norm and the head 1; one AdamW
+    step with weight decay is the plain step times these factors."""
+    params = vit_like_params()
+    factors = optim.layer_lr_multipliers(params, 0.5, 0.2)
+    assert factors["backbone"]["patch_embed"]["proj"]["kernel"] == pytest.approx(0.025)
+    assert factors["backbone"]["cls_token"] == factors["backbone"]["pos_embed"] == 0.125
+    assert [factors["backbone"][f"blocks_{i}"]["attn"]["bias"] for i in (0, 1)] == [0.25, 0.5]
+    assert factors["backbone"]["norm"]["scale"] == factors["head"]["mlp_0"]["kernel"] == 1.0
+    grads = jax.tree.map(lambda p: jnp.linspace(-1, 1, p.size).reshape(p.shape), params)
+    config = optimizer_config("adamw", learning_rate=0.1, weight_decay=0.05)
+    plain, _ = optim.optimizer(config, total_steps=4, steps_per_epoch=2)
+    config.optimizer.update(layer_decay=0.5, patch_embed_lr_mult=0.2)
+    decayed, _ = optim.optimizer(config, total_steps=4, steps_per_epoch=2)
+    (_, want), = steps(plain, params, [grads])
+    (_, got), = steps(decayed, params, [grads])
+    jax.tree.map(lambda g, w, f: np.testing.assert_allclose(g, w * f, rtol=1e-6),
+                 got, want, factors)
+    with pytest.raises(ValueError, match="layer_decay needs a ViT backbone"):
+        optim.layer_lr_multipliers({"backbone": {"conv1": params["head"]}}, 0.5)
+
+
 def simclr_lars_update(w, g, velocity, *, lr, weight_decay, momentum, trust_coefficient,
                        adapted):
     """(update, velocity) of SimCLR's LARS (classic momentum) for one tensor; ``adapted``
