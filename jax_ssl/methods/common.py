@@ -212,6 +212,16 @@ def ema_teacher_update(section: str):
     return after_update
 
 
+def freeze_head_last_layers(params, unfrozen):
+    """A ``trainable`` mask: every tensor but the head's ``last_layer*`` ones, which take
+    ``unfrozen`` (DINO's and iBOT's first-epoch freeze of their last layers)."""
+    mask = jax.tree.map(lambda _: jnp.asarray(True), params)
+    for name in params["head"]:
+        if name.startswith("last_layer"):
+            mask["head"][name] = jax.tree.map(lambda _: unfrozen, params["head"][name])
+    return mask
+
+
 def init_method(method, rng, config, batch, *, num_examples: int):
     """``method.init(rng, config, batch)``, given ``num_examples`` (the bound of the
     batches' ``index``) if the method keeps per-example state."""

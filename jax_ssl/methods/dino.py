@@ -15,7 +15,6 @@ Config ``config.dino``: ``out_dim``, ``hidden_dim``, ``bottleneck_dim``, ``use_b
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from jax_ssl import losses
@@ -83,10 +82,7 @@ def trainable(params, step, *, config, total_steps, steps_per_epoch):
     """Everything but the head's last layer during the first ``freeze_last_layer`` epochs."""
     del total_steps
     unfrozen = step >= config.dino.freeze_last_layer * steps_per_epoch
-    mask = jax.tree.map(lambda _: jnp.asarray(True), params)
-    mask["head"]["last_layer"] = jax.tree.map(lambda _: unfrozen,
-                                              params["head"]["last_layer"])
-    return mask
+    return common.freeze_head_last_layers(params, unfrozen)
 
 
 def backbone_variables(params, state):

@@ -179,11 +179,7 @@ def trainable(params, step, *, config, total_steps, steps_per_epoch):
     first ``freeze_last_layer`` epochs."""
     del total_steps
     unfrozen = step >= config.ibot.freeze_last_layer * steps_per_epoch
-    mask = jax.tree.map(lambda _: jnp.asarray(True), params)
-    for name in params["head"]:
-        if name.startswith("last_layer"):
-            mask["head"][name] = jax.tree.map(lambda _: unfrozen, params["head"][name])
-    return mask
+    return common.freeze_head_last_layers(params, unfrozen)
 
 
 def backbone_variables(params, state):
