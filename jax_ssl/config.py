@@ -121,7 +121,9 @@ KEY_HELP = {
     "model.backbone": "resnet18 ... resnet101 | vit_ti16 ... vit_h14 | mae_vit_* (models/)",
     "model.backbone_kwargs": "fields of the backbone module (e.g. patch_size, depth)",
     "optimizer.name": "lars | adamw | sgd",
-    "optimizer.base_learning_rate": "learning rate per 256 images (x batch_size/256)",
+    "optimizer.base_learning_rate": "learning rate per 256 images (x batch_size/256; "
+                                    "lr_scaling=sqrt: x sqrt(batch_size/1024))",
+    "optimizer.lr_scaling": "linear (per 256 images) | sqrt (DINOv2: sqrt of batch/1024)",
     "optimizer.final_learning_rate": "learning rate the cosine decays to (absolute)",
     "optimizer.warmup_epochs": "linear warm-up from 0, in epochs",
     "optimizer.weight_decay": "decoupled (adamw) or L2 (lars, sgd); not biases or norms",
@@ -132,6 +134,8 @@ KEY_HELP = {
     "optimizer.b1": "adamw beta 1",
     "optimizer.b2": "adamw beta 2",
     "optimizer.clip_per_tensor": "clip each tensor's gradient to this norm (DINO: 3.0)",
+    "optimizer.clip_per_part": "clip the gradient of the backbone and of each head to this "
+                               "global norm (DINOv2: 3.0)",
     "optimizer.layer_decay": "ViT layer-wise lr decay: block i's lr x decay^(depth-i) "
                              "(DINOv2: 0.9; none: off)",
     "optimizer.patch_embed_lr_mult": "with layer_decay, the patch embedding's extra lr "
@@ -246,6 +250,13 @@ CPU_SECTIONS = {
                  warmup_teacher_temp_epochs=0, center_momentum=0.9, center_momentum2=0.9,
                  lambda1=1.0, lambda2=1.0, mask_probability=0.5, pred_ratio=0.3,
                  pred_ratio_var=0.2, freeze_last_layer=0.0),
+    "dinov2": dict(out_dim=1024, hidden_dim=512, bottleneck_dim=128, separate_head=False,
+                   patch_out_dim=1024, patch_hidden_dim=512, patch_bottleneck_dim=128,
+                   base_momentum=0.992, student_temp=0.1, warmup_teacher_temp=0.04,
+                   teacher_temp=0.04, warmup_teacher_temp_epochs=0, centering="centering",
+                   center_momentum=0.9, dino_weight=1.0, ibot_weight=1.0, koleo_weight=0.1,
+                   mask_probability=0.5, mask_ratio_min=0.1, mask_ratio_max=0.5,
+                   freeze_last_layer=0.0),
     "swav": dict(hidden_dim=512, output_dim=128, num_prototypes=100, temperature=0.1,
                  epsilon=0.05, sinkhorn_iterations=3, crops_for_assign=(0, 1),
                  freeze_prototypes_steps=50, queue_length=0, queue_start_epoch=0.0),
@@ -260,8 +271,10 @@ CPU_SECTIONS = {
 # (experiments/layerwise_pretext_vs_pirl.py), a ResNet-18 of width 16 with the CIFAR stem,
 # whose four stages the per-layer probes read.
 PRETEXT_METHODS = ("rotation", "jigsaw", "relative_position", "pirl")
-# DINO's optimiser (AdamW, wd 0.04 -> 0.4, per-tensor clipping 3.0) is iBOT's too.
-DISTILLATION_METHODS = ("dino", "ibot")
+# DINO's optimiser (AdamW, wd 0.04 -> 0.4, clipping 3.0) is iBOT's and DINOv2's too;
+# DINOv2 clips the backbone's and each head's gradient as a whole, the others each tensor.
+DISTILLATION_METHODS = ("dino", "ibot", "dinov2")
+MULTICROP_METHODS = (*DISTILLATION_METHODS, "swav")
 CPU_RESNET = dict(cifar_stem=True, width=16)
 
 
@@ -292,7 +305,7 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
     patch = CPU_PATCH[dataset]
     if method in PRETEXT_METHODS:
         small_images_pretext_recipe(config)
-    elif method in ("dino", "ibot", "swav"):
+    elif method in MULTICROP_METHODS:
         small_images_multicrop(config, style="swav" if method == "swav" else "dino")
     elif method == "mae":
         config.data.recipe = "mae"
@@ -316,7 +329,7 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
                              if method in DISTILLATION_METHODS else {}))
     if method in DISTILLATION_METHODS:
         config.optimizer.final_weight_decay = 0.4
-        config.optimizer.clip_per_tensor = 3.0
+        config.optimizer["clip_per_part" if method == "dinov2" else "clip_per_tensor"] = 3.0
     config[method] = dict(CPU_SECTIONS[method])
     return config
 
@@ -359,6 +372,26 @@ def ibot_vit_recipe(config: ml_collections.ConfigDict) -> None:
                        hidden_dim=2048, bottleneck_dim=256, norm_last_layer=False,
                        teacher_temp=0.07, teacher_patch_temp=0.07,
                        warmup_teacher_temp_epochs=30, freeze_last_layer=1.0)
+
+
+def dinov2_vit_recipe(config: ml_collections.ConfigDict, *, official_epoch: float) -> None:
+    """DINOv2's default recipe (facebookresearch/dinov2 ``ssl_default_config.yaml``, as
+    ``vitl16_short.yaml`` trains): AdamW lr 0.004 × √(batch/1024) after 10 warm-up epochs,
+    cosine to 1e-6, wd 0.04 -> 0.4, clipping 3.0 per part, layer-wise lr decay 0.9 with
+    the patch embedding ×0.2; heads 2048-2048-256 -> 65536 (one shared by CLS and
+    patches, last-layer norm trainable, frozen the first epoch); teacher 0.992 -> 1, τ
+    0.04 -> 0.07 over 30 epochs; KoLeo 0.1; masks on half the global crops at (0.1, 0.5).
+    ``official_epoch``: the training epochs one of DINOv2's epochs is (its
+    ``OFFICIAL_EPOCH_LENGTH``: 1250 iterations whatever the data)."""
+    config.optimizer = dict(name="adamw", base_learning_rate=0.004, lr_scaling="sqrt",
+                            final_learning_rate=1e-6, warmup_epochs=10 * official_epoch,
+                            weight_decay=0.04, final_weight_decay=0.4, b1=0.9, b2=0.999,
+                            clip_per_part=3.0, layer_decay=0.9, patch_embed_lr_mult=0.2)
+    config.dinov2 = dict(CPU_SECTIONS["dinov2"], out_dim=65536, hidden_dim=2048,
+                         bottleneck_dim=256, patch_out_dim=65536, patch_hidden_dim=2048,
+                         patch_bottleneck_dim=256, teacher_temp=0.07,
+                         warmup_teacher_temp_epochs=30 * official_epoch,
+                         freeze_last_layer=official_epoch)
 
 
 def resnet_lars(method: str, dataset: str, *, learning_rate: float, weight_decay: float,
@@ -498,6 +531,16 @@ METHOD_RULES = {
                  center_momentum=FRACTION, center_momentum2=FRACTION, lambda1=NON_NEGATIVE,
                  lambda2=NON_NEGATIVE, mask_probability=FRACTION, pred_ratio=FRACTION,
                  pred_ratio_var=FRACTION, freeze_last_layer=NON_NEGATIVE),
+    "dinov2": dict(out_dim=WIDTH, hidden_dim=WIDTH, bottleneck_dim=WIDTH,
+                   separate_head=BOOLEAN, patch_out_dim=WIDTH, patch_hidden_dim=WIDTH,
+                   patch_bottleneck_dim=WIDTH, base_momentum=FRACTION, student_temp=POSITIVE,
+                   warmup_teacher_temp=POSITIVE, teacher_temp=POSITIVE,
+                   warmup_teacher_temp_epochs=NON_NEGATIVE,
+                   centering=choice(("centering", "sinkhorn_knopp")),
+                   center_momentum=FRACTION, dino_weight=NON_NEGATIVE,
+                   ibot_weight=NON_NEGATIVE, koleo_weight=NON_NEGATIVE,
+                   mask_probability=FRACTION, mask_ratio_min=FRACTION,
+                   mask_ratio_max=FRACTION, freeze_last_layer=NON_NEGATIVE),
     # mask_ratio 0 masks no patch (the loss divides by the masked count); 1 keeps none.
     "mae": dict(mask_ratio=number(0, 1, low_open=True, high_open=True), norm_pix_loss=BOOLEAN),
     "byol": dict(base_momentum=FRACTION, hidden_dim=WIDTH, output_dim=WIDTH),
@@ -515,19 +558,19 @@ METHOD_RULES = {
 # views or "image").
 METHOD_RECIPES = {**dict.fromkeys(("simclr", "moco_v3", "byol", "barlow_twins", "vicreg"),
                                   ("simclr", "byol")),
-                  "swav": ("multicrop",), "dino": ("multicrop",), "ibot": ("multicrop",),
+                  **dict.fromkeys(MULTICROP_METHODS, ("multicrop",)),
                   "mae": ("mae",),
                   # RotNet rotates single images: the crop-and-flip recipe
                   "rotation": ("mae",), "jigsaw": ("jigsaw",),
                   "relative_position": ("relative_position",), "pirl": ("pirl",)}
 # The registries of jax_ssl.models that each method's backbone may come from.
 METHOD_BACKBONES = {**dict.fromkeys(METHOD_RULES, ("RESNETS", "VITS")), "mae": ("MAES",),
-                    "ibot": ("VITS",)}  # iBOT masks patch tokens
+                    "ibot": ("VITS",), "dinov2": ("VITS",)}  # they mask patch tokens
 # Backbone fields that model.backbone_kwargs may not set, and why.
 RESERVED_BACKBONE_FIELDS = {
     "dtype": "the key dtype sets it", "axis_name": "the trainer sets it",
     "mask_ratio": "the key mae.mask_ratio sets it",
-    "mask_token": "the method adds it where it masks patches (iBOT)",
+    "mask_token": "the method adds it where it masks patches (iBOT, DINOv2)",
     "stage_sizes": "the backbone's name fixes it", "block_cls": "the backbone's name fixes it",
     "parent": "Flax sets it", "name": "Flax sets it"}
 # Sections whose keys are another function's arguments, checked against its signature.
@@ -563,6 +606,8 @@ def trainer_rules() -> dict[str, Rule]:
         "optimizer.trust_coefficient": optional(POSITIVE), "optimizer.b1": optional(MOMENTUM),
         "optimizer.b2": optional(MOMENTUM),
         "optimizer.clip_per_tensor": optional(NON_NEGATIVE),  # 0: no clipping
+        "optimizer.clip_per_part": optional(NON_NEGATIVE),
+        "optimizer.lr_scaling": optional(choice(("linear", "sqrt"))),
         "optimizer.layer_decay": optional(number(0, 1, low_open=True)),
         "optimizer.patch_embed_lr_mult": optional(POSITIVE),
         "checkpoint": SECTION, "checkpoint.every_steps": integer(1),
@@ -768,6 +813,13 @@ def _layer_decay_needs_a_vit(config) -> str | None:
     return None
 
 
+def _mask_ratios_ordered(config) -> str | None:
+    if config.method != "dinov2" or config.dinov2.mask_ratio_min <= config.dinov2.mask_ratio_max:
+        return None
+    return (f"dinov2.mask_ratio_min={config.dinov2.mask_ratio_min} is above "
+            f"dinov2.mask_ratio_max={config.dinov2.mask_ratio_max}; swap them.")
+
+
 def _eval_resize_covers_the_crop(config) -> str | None:
     data = config.data
     if data.eval_resize_size < data.crop_size:
@@ -806,7 +858,8 @@ def _accumulation_splits_the_batch(config, device_count: int | None = None) -> s
 # count); each may assume that every key on its own is valid.
 COMBINATIONS = (_trains_a_step, _recipe_fits_method, _recipe_arguments_fit,
                 _jigsaw_classes_are_the_recipes, _backbone_fits_method,
-                _layer_decay_needs_a_vit, _eval_resize_covers_the_crop, _process_id_in_range)
+                _layer_decay_needs_a_vit, _mask_ratios_ordered, _eval_resize_covers_the_crop,
+                _process_id_in_range)
 
 
 def problems(config, device_count: int | None = None):

@@ -13,7 +13,8 @@ steps_per_epoch)`` returns an optax transformation for ``config.optimizer``:
 decay over a ViT backbone's blocks (:func:`layer_lr_multipliers`).
 
 The learning rate is ``base_learning_rate × batch_size / 256`` (the linear scaling rule
-all the recipes state) with a linear warm-up then a cosine decay to ``final_learning_rate``.
+most recipes state; ``lr_scaling="sqrt"``: DINOv2's ``× √(batch_size / 1024)``) with a
+linear warm-up then a cosine decay to ``final_learning_rate``.
 """
 from __future__ import annotations
 
@@ -65,6 +66,22 @@ def clip_per_tensor(max_norm: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
+def clip_per_part(max_norm: float) -> optax.GradientTransformation:
+    """DINOv2's clipping: the gradient of each top-level part of the parameters (the
+    backbone, each head) rescaled to global norm ≤ ``max_norm`` on its own (its
+    ``clip_grad_norm_`` on every student submodule)."""
+    def update(updates, state, params=None):
+        del params
+
+        def clip(part):
+            norm = optax.tree.norm(part)
+            scale = jnp.minimum(1.0, max_norm / (norm + 1e-6))
+            return jax.tree.map(lambda g: g * scale.astype(g.dtype), part)
+        return {name: clip(part) for name, part in updates.items()}, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 # A ViT's parameters before its first block (DINOv2's ``get_vit_lr_decay_rate``).
 VIT_EMBEDDINGS = ("patch_embed", "cls_token", "pos_embed", "mask_token", "register_tokens")
 
@@ -108,7 +125,10 @@ def scale_by_layer(layer_decay: float, patch_embed_multiplier: float = 1.0
 
 def learning_rate_schedule(config, total_steps: int, steps_per_epoch: int):
     opt = config.optimizer
-    base = opt.base_learning_rate * config.batch_size / 256
+    if opt.get("lr_scaling", "linear") == "sqrt":  # DINOv2's sqrt_wrt_1024
+        base = opt.base_learning_rate * (config.batch_size / 1024) ** 0.5
+    else:
+        base = opt.base_learning_rate * config.batch_size / 256
     return warmup_cosine(base, opt.get("final_learning_rate", 0.0), total_steps,
                          round(opt.warmup_epochs * steps_per_epoch))
 
@@ -138,6 +158,8 @@ def optimizer(config, total_steps: int, steps_per_epoch: int):
                          f"not {opt.name!r}.")
     if opt.get("clip_per_tensor"):
         tx = optax.chain(clip_per_tensor(opt.clip_per_tensor), tx)
+    if opt.get("clip_per_part"):
+        tx = optax.chain(clip_per_part(opt.clip_per_part), tx)
     if opt.get("layer_decay") is not None:
         tx = optax.chain(tx, scale_by_layer(opt.layer_decay,
                                             opt.get("patch_embed_lr_mult") or 1.0))

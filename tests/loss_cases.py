@@ -59,6 +59,15 @@ def _ibot_inputs(rng):
     return normal(rng, N, 5, 7, scale=2.0), softmax(normal(rng, N, 5, 7, scale=3.0)), mask
 
 
+def _gathered_patch_inputs(rng):
+    """A padded buffer of masked tokens: 3 per device slot, the last of every pair of
+    devices' rows padding (weight 0, not valid)."""
+    weights = np.where(np.arange(N) % 4 == 3, 0.0, 1.0 / (1 + np.arange(N) % 3)).astype(
+        np.float32)
+    return (normal(rng, N, 7, scale=2.0), softmax(normal(rng, N, 7, scale=3.0)), weights,
+            weights > 0)
+
+
 def _mae_inputs(rng):
     mask = np.zeros((N, 4), np.float32)
     mask[np.arange(N)[:, None], np.argsort(rng.random((N, 4)), axis=1)[:, :3]] = 1.0
@@ -73,6 +82,11 @@ CASES = [
          lambda r: (normal(r, N, 6), normal(r, N, 6)), (0, 0), (0, 1)),
     Case("sinkhorn", lambda s, axis_name: losses.sinkhorn(s, axis_name=axis_name),
          lambda r: (normal(r, N, 5, scale=0.3),), (0,), (), out_batch_axis=0),
+    # DINOv2's patch codes: a padded buffer, the padding left out of every sum
+    Case("sinkhorn_valid",
+         lambda s, v, axis_name: losses.sinkhorn(s, epsilon=0.07, valid=v, axis_name=axis_name),
+         lambda r: (normal(r, N, 5, scale=0.3), np.arange(N) % 3 != 2), (0, 0), (),
+         out_batch_axis=0),
     Case("swav_loss", lambda s, axis_name: losses.swav_loss(s, axis_name=axis_name),
          lambda r: (normal(r, 4, N, 5, scale=0.5),), (1,)),
     Case("swav_loss_queue",
@@ -91,6 +105,14 @@ CASES = [
     Case("ibot_patch_center",
          lambda t, c, axis_name: losses.ibot_patch_center(t, c, axis_name=axis_name),
          lambda r: (normal(r, N, 5, 7), normal(r, 7)), (0, None), ()),
+    Case("ibot_gathered_patch_loss",
+         lambda s, t, w, v, axis_name: losses.ibot_gathered_patch_loss(
+             s, t, w, num_images=s.shape[0] // 2, axis_name=axis_name),
+         _gathered_patch_inputs, (0, 0, 0, 0)),
+    Case("update_center_valid",
+         lambda s, t, w, v, axis_name: losses.update_center(
+             s, t[0], valid=v, axis_name=axis_name),
+         _gathered_patch_inputs, (0, None, 0, 0), ()),
     Case("koleo_loss", lambda x, axis_name: losses.koleo_loss(x, axis_name=axis_name),
          lambda r: (normal(r, N, 6),), (0,)),
     Case("mae_loss",

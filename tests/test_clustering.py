@@ -66,6 +66,17 @@ def test_sinkhorn_row_and_column_sums(rng):
     np.testing.assert_allclose(codes.sum(axis=0), 32 / 4, rtol=1e-3)
 
 
+def test_sinkhorn_of_a_padded_buffer_is_sinkhorn_of_its_valid_rows(rng):
+    """DINOv2's patch codes over the masked tokens of a padded buffer: the padding rows
+    take no part (N counts the valid rows) and get zero codes."""
+    scores = unit_scores(rng, 12, 5)
+    valid = np.arange(12) % 4 != 1
+    codes = np.asarray(losses.sinkhorn(scores, epsilon=0.07, valid=valid))
+    np.testing.assert_allclose(codes[valid], np_sinkhorn(scores[valid], epsilon=0.07),
+                               rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(codes[~valid], 0.0)
+
+
 def test_sinkhorn_has_no_gradient(rng):
     grad = jax.grad(lambda s: jnp.sum(losses.sinkhorn(s) ** 2))(jnp.asarray(unit_scores(rng, 8, 3)))
     assert not np.any(np.asarray(grad))

@@ -19,8 +19,11 @@ def _free_port() -> int:
 
 
 def _run(workdir, num_processes: int, devices_per_process: int):
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count="
-                                      f"{devices_per_process}"}
+    # the suite's XLA flags (conftest.py), with this process's own device count
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+             if not f.startswith("--xla_force_host_platform_device_count")]
+    env = {**os.environ, "XLA_FLAGS": " ".join(
+        [*flags, f"--xla_force_host_platform_device_count={devices_per_process}"])}
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, str(WORKER), str(workdir), str(i),
                                str(num_processes), str(port)], env=env,

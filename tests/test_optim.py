@@ -167,6 +167,32 @@ def dino_clip_gradients(g, clip):
     return g * coefficient if coefficient < 1 else g
 
 
+def test_gradients_are_clipped_per_part_by_each_parts_global_norm():
+    """DINOv2's ``clip_grad_norm_(3.0)`` on each student submodule: the backbone's
+    gradient (global norm 6.5) is scaled as a whole to norm 3, the head's (norm 1) kept."""
+    config = optimizer_config("sgd", momentum=0.0, clip_per_part=3.0)
+    tx, _ = optim.optimizer(config, total_steps=10, steps_per_epoch=5)
+    grads = {"backbone": {"a": jnp.array([0.0, 6.0]), "b": jnp.array([2.5])},
+             "head": {"c": jnp.array([0.6]), "d": jnp.array([0.8])}}
+    params = jax.tree.map(jnp.ones_like, grads)
+    (_, update), = steps(tx, params, [grads])
+    scale = 3.0 / (6.5 + 1e-6)
+    for name in ("a", "b"):
+        np.testing.assert_allclose(-update["backbone"][name], scale * grads["backbone"][name],
+                                   rtol=1e-6)
+    jax.tree.map(lambda u, g: np.testing.assert_allclose(-u, g, rtol=1e-6),
+                 update["head"], grads["head"])
+
+
+def test_sqrt_lr_scaling_is_dinov2s_rule():
+    """``lr_scaling="sqrt"``: base × √(batch / 1024) (dinov2 ``sqrt_wrt_1024``)."""
+    config = optimizer_config("sgd", learning_rate=0.004, final_learning_rate=0.004,
+                              lr_scaling="sqrt")
+    config.batch_size = 4096
+    _, learning_rate = optim.optimizer(config, total_steps=20, steps_per_epoch=2)
+    np.testing.assert_allclose(learning_rate(0), 0.008, rtol=1e-6)
+
+
 def test_gradients_are_clipped_per_tensor_not_by_the_global_norm():
     """Plain SGD at learning rate 1 with ``clip_per_tensor`` 3: a gradient of norm 6 is
     scaled to norm 3, one of norm 1 is untouched (a global-norm clip would shrink both)."""

@@ -142,7 +142,7 @@ def test_method_trains_on_eight_devices_and_its_backbone_restores(method, tmp_pa
     assert common.pooled(backbone.apply(variables, images, train=False)).shape[0] == 2
 
 
-@pytest.mark.parametrize("method", ["dino", "ibot"])
+@pytest.mark.parametrize("method", ["dino", "ibot", "dinov2"])
 def test_evaluated_backbone_has_the_layout_the_eval_job_rebuilds(method):
     """What the evaluation job restores (the teacher's backbone; iBOT's with the mask
     token its student masks with) has the layout of the backbone it builds from the
@@ -158,7 +158,7 @@ def test_evaluated_backbone_has_the_layout_the_eval_job_rebuilds(method):
         common.build_backbone(config, None), config, 0))
     assert jax.tree.map(lambda x: x.shape, restored) == jax.tree.map(lambda x: x.shape,
                                                                      expected)
-    assert ("mask_token" in restored["params"]) == (method == "ibot")
+    assert ("mask_token" in restored["params"]) == (method in common.MASK_TOKEN_METHODS)
 
 
 @pytest.mark.parametrize("method", ["dino", "byol", "moco_v3"])
@@ -200,12 +200,19 @@ SGD_LR_1 = {"optimizer.name": "sgd", "optimizer.momentum": 0.0, "optimizer.weigh
             "optimizer.base_learning_rate": 256 / 16, "optimizer.warmup_epochs": 0}
 
 
-@pytest.mark.parametrize("method", ["simclr", "swav", "ibot", "pirl",
+# Variants of a method's config for the 8-device step: DINOv2 with its Sinkhorn-Knopp
+# centering (over the padded buffer of masked tokens) and the separate iBOT head.
+STEP_VARIANTS = {"dinov2:sinkhorn": ("dinov2", {"dinov2.centering": "sinkhorn_knopp",
+                                                "dinov2.separate_head": True})}
+
+
+@pytest.mark.parametrize("method", ["simclr", "swav", "ibot", "dinov2:sinkhorn", "pirl",
                                     *(pytest.param(m, marks=pytest.mark.slow)
-                                      for m in ("dino", "jigsaw"))])
+                                      for m in ("dino", "dinov2", "jigsaw"))])
 def test_eight_device_step_equals_one_device_step(method):
     """PIRL: its memory bank split over the 8 devices, updated as on one."""
-    config = tiny_config(method, **SGD_LR_1)
+    method, overrides = STEP_VARIANTS.get(method, (method, {}))
+    config = tiny_config(method, **SGD_LR_1, **overrides)
     batch = _fixed_batch(config, size=16, seed=0)
     one, metrics_one = _one_step(config, jax.devices()[:1], batch)
     eight, metrics_eight = _one_step(config, jax.devices(), batch)

@@ -16,11 +16,14 @@ from jax_ssl.losses.contrastive import (
 )
 from jax_ssl.losses.distillation import (
     centered_teacher_probs,
+    dino_cross_entropy,
     dino_loss,
     dino_teacher_temperature,
+    ibot_gathered_patch_loss,
     ibot_patch_center,
     ibot_patch_loss,
     koleo_loss,
+    update_center,
 )
 from jax_ssl.losses.masked import ijepa_loss, mae_loss, patchify, unpatchify
 from jax_ssl.losses.noncontrastive import barlow_twins_loss, byol_loss, vicreg_loss
@@ -37,10 +40,11 @@ from jax_ssl.losses.pretext import (
 
 __all__ = [
     "RELATIVE_POSITION_OFFSETS", "barlow_twins_loss", "byol_loss", "centered_teacher_probs",
-    "classification_loss", "dino_loss", "dino_teacher_temperature", "ibot_patch_center",
-    "ibot_patch_loss", "ijepa_loss", "info_nce", "jigsaw_loss", "jigsaw_tiles", "koleo_loss",
-    "mae_loss", "max_hamming_permutations", "memory_bank_logits", "memory_bank_update",
+    "classification_loss", "dino_cross_entropy", "dino_loss", "dino_teacher_temperature",
+    "ibot_gathered_patch_loss", "ibot_patch_center", "ibot_patch_loss", "ijepa_loss",
+    "info_nce", "jigsaw_loss", "jigsaw_tiles", "koleo_loss", "mae_loss",
+    "max_hamming_permutations", "memory_bank_logits", "memory_bank_update",
     "moco_v3_loss", "nce_log_normalizer", "nce_loss", "patchify", "pirl_loss",
     "relative_position_loss", "rotation_batch", "rotation_loss", "sinkhorn", "swav_loss",
-    "unpatchify", "vicreg_loss",
+    "unpatchify", "update_center", "vicreg_loss",
 ]

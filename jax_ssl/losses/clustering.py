@@ -11,11 +11,13 @@ from jax_ssl.losses._common import (
     f32,
     global_logsumexp,
     global_mean,
+    global_sum,
     num_devices,
 )
 
 
-def sinkhorn(scores, *, epsilon: float = 0.05, num_iters: int = 3, axis_name=None):
+def sinkhorn(scores, *, epsilon: float = 0.05, num_iters: int = 3, valid=None,
+             axis_name=None):
     """SwAV ``distributed_sinkhorn``: equipartitioned soft codes for a batch.
 
     Q = exp(scores/ε)ᵀ (K×B) divided by its global sum; then ``num_iters`` times: each
@@ -31,6 +33,9 @@ def sinkhorn(scores, *, epsilon: float = 0.05, num_iters: int = 3, axis_name=Non
       scores: [B, K] prototype scores of this shard (e.g. z·cᵀ with unit z and c).
       epsilon: ε = 0.05 (SwAV); DINOv2's Sinkhorn-Knopp centering uses ε = teacher temp.
       num_iters: 3 (SwAV ``sinkhorn_iterations``).
+      valid: optional [B] bool: rows that take part (DINOv2's masked patch tokens in a
+        padded buffer); the others are left out of every sum, N counts the valid rows of
+        all shards, and their codes are 0.
     Returns:
       [B, K] float32 codes.
     """
@@ -38,12 +43,25 @@ def sinkhorn(scores, *, epsilon: float = 0.05, num_iters: int = 3, axis_name=Non
     check_positive("epsilon", epsilon)
     log_q = lax.stop_gradient(f32(scores)).T / epsilon  # [K, B]
     k, b = log_q.shape
-    n = b * num_devices(axis_name)
+    if valid is None:
+        n = b * num_devices(axis_name)
+    else:
+        if jnp.shape(valid) != (b,):
+            raise ValueError(f"valid must have shape [B]=({b},), got {jnp.shape(valid)}.")
+        valid = jnp.asarray(valid, bool)
+        n = jnp.maximum(global_sum(jnp.sum(valid), axis_name), 1)
+        # a left-out column is -inf, and stays so: its own normalisation would be -inf − -inf
+        log_q = jnp.where(valid[None, :], log_q, -jnp.inf)
     log_k, log_n = jnp.log(k), jnp.log(n)
+
+    def columns_normalised(log_q):
+        normalised = log_q - global_logsumexp(log_q, 0, None) - log_n  # samples: local
+        return normalised if valid is None else jnp.where(valid[None, :], normalised, -jnp.inf)
+
     log_q = log_q - global_logsumexp(log_q, None, axis_name)
     for _ in range(num_iters):
         log_q = log_q - global_logsumexp(log_q, 1, axis_name) - log_k  # prototypes
-        log_q = log_q - global_logsumexp(log_q, 0, None) - log_n  # samples: local
+        log_q = columns_normalised(log_q)
     return jnp.exp(log_q + log_n).T
 
 

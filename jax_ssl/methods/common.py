@@ -41,7 +41,7 @@ def compute_dtype(config):
 
 # Methods whose student masks patch tokens: their ViTs (so their checkpoints, and the
 # backbone the evaluation job rebuilds) carry the mask token.
-MASK_TOKEN_METHODS = ("ibot",)
+MASK_TOKEN_METHODS = ("ibot", "dinov2")
 
 
 def build_backbone(config, axis_name: str | None, *, teacher: bool = False) -> nn.Module:
@@ -67,6 +67,15 @@ def build_backbone(config, axis_name: str | None, *, teacher: bool = False) -> n
     if config.method in MASK_TOKEN_METHODS and name in models.VITS:
         kwargs["mask_token"] = True
     return models.backbone(name, dtype=dtype, **kwargs)
+
+
+def build_masked_vit(config, axis_name: str | None, *, teacher: bool = False) -> nn.Module:
+    """``build_backbone`` for a method that masks patch tokens (iBOT, DINOv2): a ViT."""
+    backbone = build_backbone(config, axis_name, teacher=teacher)
+    if not isinstance(backbone, models.vit.VisionTransformer):
+        raise ValueError(f"{config.method} needs a ViT backbone (it masks patch tokens), not "
+                         f"{config.model.backbone!r}.")
+    return backbone
 
 
 def pooled(features):
@@ -163,13 +172,15 @@ def forward_views(net: nn.Module, params, state, views, rng=None):
 
 
 # An EMA teacher (BYOL's target, MoCo's momentum encoder, DINO's teacher) copies the
-# student's backbone and head; it lives in the method state under "teacher" (parameters)
-# and "teacher_batch_stats" (its own BN statistics, updated by its forward passes).
-TEACHER_PARTS = ("backbone", "head")
+# student's backbone and heads (DINOv2's separate patch head too); it lives in the method
+# state under "teacher" (parameters) and "teacher_batch_stats" (its own BN statistics,
+# updated by its forward passes).
+HEADS = ("head", "patch_head")
+TEACHER_PARTS = ("backbone", *HEADS)
 
 
 def init_teacher(params, state) -> dict:
-    teacher = {"teacher": {k: params[k] for k in TEACHER_PARTS}}
+    teacher = {"teacher": {k: params[k] for k in TEACHER_PARTS if k in params}}
     if "batch_stats" in state:
         teacher["teacher_batch_stats"] = {k: v for k, v in state["batch_stats"].items()
                                           if k in TEACHER_PARTS}
@@ -198,7 +209,7 @@ def symmetric_teacher_loss(student: nn.Module, teacher: nn.Module, params, state
 
 
 def update_teacher(params, state, momentum):
-    student = {k: params[k] for k in TEACHER_PARTS}
+    student = {k: params[k] for k in TEACHER_PARTS if k in params}
     return {**state, "teacher": ema(state["teacher"], student, momentum)}
 
 
@@ -213,13 +224,24 @@ def ema_teacher_update(section: str):
 
 
 def freeze_head_last_layers(params, unfrozen):
-    """A ``trainable`` mask: every tensor but the head's ``last_layer*`` ones, which take
-    ``unfrozen`` (DINO's and iBOT's first-epoch freeze of their last layers)."""
+    """A ``trainable`` mask: every tensor but the heads' ``last_layer*`` ones, which take
+    ``unfrozen`` (DINO's, iBOT's and DINOv2's first-epoch freeze of their last layers)."""
     mask = jax.tree.map(lambda _: jnp.asarray(True), params)
-    for name in params["head"]:
-        if name.startswith("last_layer"):
-            mask["head"][name] = jax.tree.map(lambda _: unfrozen, params["head"][name])
+    for head in HEADS:
+        for name in params.get(head, {}):
+            if name.startswith("last_layer"):
+                mask[head][name] = jax.tree.map(lambda _: unfrozen, params[head][name])
     return mask
+
+
+# The masking methods draw their masks from (seed, step) alone, not from the step's rng,
+# which differs per device: then each image's mask is the same on any number of devices.
+MASK_STREAM = 2 ** 31 - 1  # folded into (seed, step): no device index is this large
+
+
+def mask_key(config, step):
+    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.seed), step),
+                              MASK_STREAM)
 
 
 def init_method(method, rng, config, batch, *, num_examples: int):
@@ -230,13 +252,14 @@ def init_method(method, rng, config, batch, *, num_examples: int):
     return method.init(rng, config, batch)
 
 
-def init_network(net: nn.Module, rng, images):
+def init_network(net: nn.Module, rng, images, **kwargs):
     """(params, state holding the other variable collections, e.g. ``batch_stats``);
-    ``rng`` is a key, or a dict of keys per rng stream (MAE's ``masking``).
+    ``rng`` is a key, or a dict of keys per rng stream (MAE's ``masking``); ``kwargs``
+    go to the network's call.
 
     Jitted: run op by op, the initialisation compiles each of its hundreds of small
     operations separately (9 s of a 4-step tiny-ViT run's 22 s on 2 cores)."""
-    variables = dict(jax.jit(functools.partial(net.init, train=True))(rng, images))
+    variables = dict(jax.jit(functools.partial(net.init, train=True, **kwargs))(rng, images))
     return variables.pop("params"), variables
 
 

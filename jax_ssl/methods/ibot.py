@@ -35,10 +35,9 @@ from flax import linen as nn
 from jax_ssl import losses
 from jax_ssl.losses._common import device_index, global_mean
 from jax_ssl.methods import common
-from jax_ssl.models import block_masks, heads, vit
+from jax_ssl.models import block_masks, heads
 
 MASK_ASPECT_RATIO = (0.3, 1 / 0.3)  # main_ibot.py --pred_aspect_ratio
-MASK_STREAM = 2 ** 31 - 1  # folded into (seed, step): no device index is this large
 
 
 class IBOTNetwork(nn.Module):
@@ -59,10 +58,7 @@ class IBOTNetwork(nn.Module):
 
 def network(config, axis_name, *, teacher: bool = False):
     cfg = config.ibot
-    backbone = common.build_backbone(config, axis_name, teacher=teacher)
-    if not isinstance(backbone, vit.VisionTransformer):
-        raise ValueError(f"ibot needs a ViT backbone (it masks patch tokens), not "
-                         f"{config.model.backbone!r}.")
+    backbone = common.build_masked_vit(config, axis_name, teacher=teacher)
     head = heads.IBOTHead(out_dim=cfg.out_dim, patch_out_dim=cfg.patch_out_dim,
                           hidden_dim=cfg.hidden_dim, bottleneck_dim=cfg.bottleneck_dim,
                           norm_last_layer=cfg.norm_last_layer, shared_head=cfg.shared_head,
@@ -125,12 +121,9 @@ def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     cfg = config.ibot
     global_views = batch["global_views"]  # [B, 2, H, W, C]
     b, num_global = global_views.shape[:2]
-    # the step's rng differs per device; the masks' key does not (then each image's mask
-    # is the same on any number of devices)
-    mask_rng = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.seed), step),
-                                  MASK_STREAM)
-    masks = global_crop_masks(mask_rng, config, b, num_global, _grid(config, global_views),
-                              axis_name).reshape(num_global * b, -1)  # view-major
+    masks = global_crop_masks(common.mask_key(config, step), config, b, num_global,
+                              _grid(config, global_views), axis_name)
+    masks = masks.reshape(num_global * b, -1)  # view-major
     student = network(config, axis_name)
     run = functools.partial(student.apply, {"params": params}, train=True,
                             rngs={"dropout": rng})

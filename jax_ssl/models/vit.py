@@ -328,7 +328,8 @@ class VisionTransformer(nn.Module):
       image_size: the resolution the position embedding is made for (its grid is
         image_size // patch_size); other input grids get it resized bicubically.
       drop_path_rate: stochastic depth of the last block; block i gets
-        rate·i/(depth − 1) (timm / DINO ``torch.linspace(0, rate, depth)``).
+        rate·i/(depth − 1) (timm / DINO ``torch.linspace(0, rate, depth)``), or every
+        block the rate with ``drop_path_uniform`` (DINOv2's ``drop_path_uniform``).
       interpolate_offset: ``offset`` of ``interpolate_pos_embed``; 0.1 reproduces DINO.
       mask_token: a learned token ``mask_token`` [1, D] (zeros at init) that replaces the
         patch embedding of masked patches (iBOT's ``masked_embed``, DINOv2's
@@ -367,6 +368,7 @@ class VisionTransformer(nn.Module):
     pos_embed: str = "learned"
     image_size: int = 224
     drop_path_rate: float = 0.0
+    drop_path_uniform: bool = False
     interpolate_offset: float = 0.0
     mask_token: bool = False
     layer_scale: float = 0.0
@@ -409,7 +411,8 @@ class VisionTransformer(nn.Module):
         without_registers = functools.partial(_drop_tokens, start=1, count=self.num_registers)
 
         norm = layer_norm(self.dtype, "norm")
-        rates = np.linspace(0.0, self.drop_path_rate, self.depth)
+        rates = (np.full(self.depth, self.drop_path_rate) if self.drop_path_uniform
+                 else np.linspace(0.0, self.drop_path_rate, self.depth))
         outputs, attention = {}, None
         for i in range(self.depth):
             block = Block(self.num_heads, self.mlp_ratio, float(rates[i]), self.layer_scale,
