@@ -125,7 +125,9 @@ KEY_HELP = {
                                     "lr_scaling=sqrt: x sqrt(batch_size/1024))",
     "optimizer.lr_scaling": "linear (per 256 images) | sqrt (DINOv2: sqrt of batch/1024)",
     "optimizer.final_learning_rate": "learning rate the cosine decays to (absolute)",
-    "optimizer.warmup_epochs": "linear warm-up from 0, in epochs",
+    "optimizer.warmup_epochs": "linear warm-up from initial_learning_rate, in epochs",
+    "optimizer.initial_learning_rate": "learning rate the warm-up starts from (absolute; "
+                                       "default 0; I-JEPA: 2e-4)",
     "optimizer.weight_decay": "decoupled (adamw) or L2 (lars, sgd); not biases or norms",
     "optimizer.final_weight_decay": "weight decay cosine-scheduled to this (DINO: 0.4)",
     "optimizer.momentum": "lars / sgd momentum",
@@ -261,6 +263,9 @@ CPU_SECTIONS = {
                  epsilon=0.05, sinkhorn_iterations=3, crops_for_assign=(0, 1),
                  freeze_prototypes_steps=50, queue_length=0, queue_start_epoch=0.0),
     "mae": dict(mask_ratio=0.75, norm_pix_loss=True),
+    "ijepa": dict(num_targets=4, target_scale=(0.15, 0.2), target_aspect_ratio=(0.75, 1.5),
+                  context_scale=(0.85, 1.0), min_keep=4, predictor_dim=64, predictor_depth=2,
+                  base_momentum=0.996),
     "rotation": dict(hidden_dims=()),
     "jigsaw": dict(num_permutations=100, crop_dim=128, hidden_dims=(512,)),
     "relative_position": dict(crop_dim=128, hidden_dims=(512,)),
@@ -276,6 +281,24 @@ PRETEXT_METHODS = ("rotation", "jigsaw", "relative_position", "pirl")
 DISTILLATION_METHODS = ("dino", "ibot", "dinov2")
 MULTICROP_METHODS = (*DISTILLATION_METHODS, "swav")
 CPU_RESNET = dict(cifar_stem=True, width=16)
+
+
+# I-JEPA's blocks need a finer grid than 16 tokens (a target block of 15-20% must hold
+# more than min_keep = 4 patches): 64 tokens on digits, 49 on Fashion-MNIST.
+IJEPA_CPU_PATCH = {"digits": 4, "fashion_mnist": 4}
+
+
+def ijepa_crops(config: ml_collections.ConfigDict) -> None:
+    """I-JEPA's only augmentation: RandomResizedCrop of scale (0.3, 1), no flip
+    (``in1k_vith14_ep300.yaml``: use_horizontal_flip false)."""
+    config.data.recipe = "mae"
+    config.data.recipe_kwargs.update(scale=(0.3, 1.0), flip=False)
+
+
+def ijepa_vit(config: ml_collections.ConfigDict, *, patch_size: int) -> None:
+    """The CPU ViT as I-JEPA's encoder: no CLS token, fixed sin-cos position embedding."""
+    cpu_vit(config, patch_size=patch_size)
+    config.model.backbone_kwargs.update(class_token=False, pos_embed="sincos")
 
 
 def small_images_pretext_recipe(config: ml_collections.ConfigDict) -> None:
@@ -310,6 +333,8 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
     elif method == "mae":
         config.data.recipe = "mae"
         config.data.recipe_kwargs.scale = (0.2, 1.0)
+    elif method == "ijepa":
+        ijepa_crops(config)
     else:
         small_images_byol_recipe(config)
     if method == "mae":  # the CPU ViT as encoder, a 2-block 64-d decoder
@@ -319,6 +344,10 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
             num_heads=4, decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=4)
         cpu_adamw(config, learning_rate=6e-4, weight_decay=0.05)
         config.optimizer.b2 = 0.95
+    elif method == "ijepa":
+        ijepa_vit(config, patch_size=IJEPA_CPU_PATCH[dataset])
+        cpu_adamw(config, learning_rate=5e-4, weight_decay=0.04)
+        config.optimizer.final_weight_decay = 0.4
     elif method in PRETEXT_METHODS:
         config.model.backbone = "resnet18"
         config.model.backbone_kwargs = dict(CPU_RESNET)
@@ -392,6 +421,24 @@ def dinov2_vit_recipe(config: ml_collections.ConfigDict, *, official_epoch: floa
                          patch_bottleneck_dim=256, teacher_temp=0.07,
                          warmup_teacher_temp_epochs=30 * official_epoch,
                          freeze_last_layer=official_epoch)
+
+
+def ijepa_recipe(config: ml_collections.ConfigDict, *, predictor_depth: int) -> None:
+    """facebookresearch/ijepa ``configs/in1k_vith14_ep300.yaml``: AdamW at lr 1e-3 for a
+    batch of 2048 (absolute there: 1.25e-4 per 256 here) after 40 warm-up epochs from
+    2e-4, cosine to 1e-6; wd 0.04 -> 0.4 (cosine); no clipping; EMA 0.996 -> 1 linear;
+    a predictor of width 384; 4 targets of scale 0.15-0.2 and aspect 0.75-1.5, a
+    context of scale 0.85-1, min_keep 10; crops of scale 0.3-1 without flip; a ViT
+    without CLS token and with the fixed sin-cos position embedding."""
+    ijepa_crops(config)
+    config.model.backbone_kwargs = dict(class_token=False, pos_embed="sincos",
+                                        image_size=config.data.crop_size)
+    config.optimizer = dict(name="adamw", base_learning_rate=1e-3 * 256 / 2048,
+                            initial_learning_rate=2e-4, final_learning_rate=1e-6,
+                            warmup_epochs=40, weight_decay=0.04, final_weight_decay=0.4,
+                            b1=0.9, b2=0.999)
+    config.ijepa = dict(CPU_SECTIONS["ijepa"], min_keep=10, predictor_dim=384,
+                        predictor_depth=predictor_depth)
 
 
 def resnet_lars(method: str, dataset: str, *, learning_rate: float, weight_decay: float,
@@ -487,6 +534,20 @@ def sequence(minimum: int, *, distinct: bool = False, what: str = "integers") ->
                 accepts)
 
 
+def _range_rule(what: str, accepts_end) -> Rule:
+    return Rule(f"a pair (low, high) of {what}, low <= high", lambda v: (
+        isinstance(v, (tuple, list)) and len(v) == 2 and all(map(accepts_end, v))
+        and v[0] <= v[1]))
+
+
+def fraction_range() -> Rule:
+    return _range_rule("numbers in (0, 1]", lambda x: _is_number(x) and 0 < x <= 1)
+
+
+def positive_range() -> Rule:
+    return _range_rule("numbers > 0", lambda x: _is_number(x) and x > 0)
+
+
 SOURCE_NAMES = ("digits", "fashion_mnist")  # the forms of data/sources.py's get_source
 SOURCE_PREFIXES = ("folder:", "tfds:")
 SOURCE = Rule("digits, fashion_mnist, folder:<path> or tfds:<name>", lambda v: isinstance(
@@ -543,6 +604,10 @@ METHOD_RULES = {
                    mask_ratio_max=FRACTION, freeze_last_layer=NON_NEGATIVE),
     # mask_ratio 0 masks no patch (the loss divides by the masked count); 1 keeps none.
     "mae": dict(mask_ratio=number(0, 1, low_open=True, high_open=True), norm_pix_loss=BOOLEAN),
+    "ijepa": dict(num_targets=WIDTH, target_scale=fraction_range(),
+                  target_aspect_ratio=positive_range(), context_scale=fraction_range(),
+                  min_keep=integer(0), predictor_dim=WIDTH, predictor_depth=WIDTH,
+                  base_momentum=FRACTION),
     "byol": dict(base_momentum=FRACTION, hidden_dim=WIDTH, output_dim=WIDTH),
     "barlow_twins": dict(projector_sizes=sequence(1), lambd=NON_NEGATIVE),
     "vicreg": dict(projector_sizes=sequence(1), sim_coeff=NON_NEGATIVE,
@@ -559,13 +624,14 @@ METHOD_RULES = {
 METHOD_RECIPES = {**dict.fromkeys(("simclr", "moco_v3", "byol", "barlow_twins", "vicreg"),
                                   ("simclr", "byol")),
                   **dict.fromkeys(MULTICROP_METHODS, ("multicrop",)),
-                  "mae": ("mae",),
+                  "mae": ("mae",), "ijepa": ("mae",),
                   # RotNet rotates single images: the crop-and-flip recipe
                   "rotation": ("mae",), "jigsaw": ("jigsaw",),
                   "relative_position": ("relative_position",), "pirl": ("pirl",)}
 # The registries of jax_ssl.models that each method's backbone may come from.
 METHOD_BACKBONES = {**dict.fromkeys(METHOD_RULES, ("RESNETS", "VITS")), "mae": ("MAES",),
-                    "ibot": ("VITS",), "dinov2": ("VITS",)}  # they mask patch tokens
+                    # they mask patch tokens
+                    "ibot": ("VITS",), "dinov2": ("VITS",), "ijepa": ("VITS",)}
 # Backbone fields that model.backbone_kwargs may not set, and why.
 RESERVED_BACKBONE_FIELDS = {
     "dtype": "the key dtype sets it", "axis_name": "the trainer sets it",
@@ -601,6 +667,7 @@ def trainer_rules() -> dict[str, Rule]:
         "optimizer.base_learning_rate": NON_NEGATIVE,
         "optimizer.final_learning_rate": optional(NON_NEGATIVE),
         "optimizer.warmup_epochs": NON_NEGATIVE, "optimizer.weight_decay": NON_NEGATIVE,
+        "optimizer.initial_learning_rate": optional(NON_NEGATIVE),
         "optimizer.final_weight_decay": optional(NON_NEGATIVE),
         "optimizer.momentum": optional(MOMENTUM), "optimizer.nesterov": optional(BOOLEAN),
         "optimizer.trust_coefficient": optional(POSITIVE), "optimizer.b1": optional(MOMENTUM),

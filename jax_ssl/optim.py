@@ -130,7 +130,8 @@ def learning_rate_schedule(config, total_steps: int, steps_per_epoch: int):
     else:
         base = opt.base_learning_rate * config.batch_size / 256
     return warmup_cosine(base, opt.get("final_learning_rate", 0.0), total_steps,
-                         round(opt.warmup_epochs * steps_per_epoch))
+                         round(opt.warmup_epochs * steps_per_epoch),
+                         warmup_start=opt.get("initial_learning_rate") or 0.0)
 
 
 def optimizer(config, total_steps: int, steps_per_epoch: int):

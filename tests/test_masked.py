@@ -103,6 +103,13 @@ def test_ijepa_loss_matches_official(rng):
                                rtol=1e-5)
 
 
+def test_ijepa_loss_of_padded_sets_counts_the_valid_tokens_only(rng):
+    pred, target = rng.normal(size=(3, 2, 6, 16)), 3 * rng.normal(size=(3, 2, 6, 16))
+    valid = np.arange(6) < 4
+    np.testing.assert_allclose(losses.ijepa_loss(pred, target, valid=valid),
+                               np_ijepa(pred[..., :4, :], target[..., :4, :]), rtol=1e-5)
+
+
 def test_ijepa_smooth_l1_hand_case():
     # Without the target layer norm: |d| = 0.5 -> 0.125, |d| = 3 -> 2.5; mean 1.3125.
     loss = losses.ijepa_loss(np.array([[0.5, 3.0]]), np.zeros((1, 2)), normalize_target=False)

@@ -171,3 +171,82 @@ def test_predictor_drop_path_in_training(rng):
     train_out = predictor.apply(variables, context, context_idx, target_idx, train=True,
                                 rngs={"dropout": jax.random.key(1)})
     assert not np.allclose(train_out, eval_out)
+
+
+# --- The in-step masks (``draw``): static shapes, padding masked out of attention.
+
+def _drawn(batch_size=8, devices=1, seed=3, **kw):
+    """``draw``'s masks of the global batch's images 0…B−1 on ``devices`` devices, the
+    per-device arrays concatenated in device order."""
+    from jax.sharding import PartitionSpec as P
+
+    from jax_ssl import parallel
+    sampler = ijepa.MultiBlockMaskSampler(**{"grid_size": 14, **kw})
+    key = jax.random.PRNGKey(seed)
+    if devices == 1:
+        return sampler, jax.device_get(sampler.draw(key, jnp.arange(batch_size)))
+    share = batch_size // devices
+    axis = parallel.DATA_AXIS
+
+    def per_device(k):
+        ids = jax.lax.axis_index(axis) * share + jnp.arange(share)
+        out = sampler.draw(k, ids, axis_name=axis)
+        return (out["context_idx"], out["target_idx"][:, None], out["context_valid"][None],
+                out["target_valid"][None])
+    draw = jax.shard_map(per_device, mesh=parallel.data_mesh(jax.devices()[:devices]),
+                         in_specs=P(), out_specs=(P(axis), P(None, axis), P(axis), P(axis)))
+    context, targets, context_valid, target_valid = jax.device_get(jax.jit(draw)(key))
+    assert (context_valid == context_valid[:1]).all()  # every device truncates alike
+    return sampler, {"context_idx": context, "target_idx": targets.reshape(
+        targets.shape[0], batch_size, -1), "context_valid": context_valid[0],
+        "target_valid": target_valid[0]}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_drawn_masks_are_the_collators_blocks_in_static_buffers(seed):
+    """Every image: T target blocks of the batch's one (h, w) from the size table, whole
+    rectangles inside [0, H−1)×[0, W−1); a context of more than min_keep patches that
+    avoids every target, truncated to the batch's smallest context; sorted indices;
+    buffers of the largest blocks' sizes."""
+    sampler, masks = _drawn(seed=seed, min_keep=10)
+    context_size, target_size = sampler.buffer_sizes()
+    assert masks["context_idx"].shape == (8, context_size)
+    assert masks["target_idx"].shape == (4, 8, target_size)
+    num_context, num_target = masks["context_valid"].sum(), masks["target_valid"].sum()
+    assert masks["context_valid"][:num_context].all()  # a prefix
+    assert num_context > 10
+    table = sampler.size_table(sampler.target_scale, sampler.target_aspect_ratio)
+    assert num_target in set(np.prod(table, axis=1))
+    for b in range(8):
+        context = masks["context_idx"][b, :num_context]
+        assert (np.diff(context) > 0).all()
+        for t in range(4):
+            block = masks["target_idx"][t, b, :num_target]
+            rows, cols = np.divmod(block, 14)
+            height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+            assert height * width == num_target == len(np.unique(block))
+            assert rows.max() < 13 and cols.max() < 13
+            assert not set(context) & set(block)
+
+
+def test_drawn_masks_are_the_same_on_any_number_of_devices():
+    _, one = _drawn(batch_size=16)
+    _, eight = _drawn(batch_size=16, devices=8)
+    jax.tree.map(np.testing.assert_array_equal, one, eight)
+
+
+def test_predictor_ignores_padding_and_predicts_as_on_the_real_sets(rng):
+    """Padded index sets with their valid flags give, at the real target tokens, the
+    predictions of the unpadded sets (padding is masked out of attention)."""
+    predictor = ijepa.IJEPAPredictor(**TINY)
+    context, context_idx, target_idx = _predictor_inputs(rng)
+    variables = predictor.init(KEY, context, context_idx, target_idx)
+    expected = predictor.apply(variables, context, context_idx, target_idx)
+    pad_c, pad_t = 5, 3
+    padded = predictor.apply(
+        variables, np.pad(context, ((0, 0), (0, pad_c), (0, 0)), constant_values=7.0),
+        np.pad(context_idx, ((0, 0), (0, pad_c))), np.pad(target_idx, ((0, 0), (0, 0), (0, pad_t))),
+        context_valid=np.arange(context_idx.shape[1] + pad_c) < context_idx.shape[1],
+        target_valid=np.arange(target_idx.shape[2] + pad_t) < target_idx.shape[2])
+    np.testing.assert_allclose(padded[:, :, :target_idx.shape[2]], expected, rtol=1e-5,
+                               atol=1e-5)

@@ -329,6 +329,22 @@ def test_patch_ids_select_visible_patches(rng, params):
     assert model.apply(variables, x, patch_ids=perm[:, :5])["patch_tokens"].shape == (2, 5, 32)
 
 
+def test_padding_of_patch_ids_is_masked_out_and_no_class_token_pools_the_patches(rng):
+    """``patch_mask``: padded patch ids change nothing in the real tokens' outputs.
+    ``class_token=False`` (I-JEPA): no CLS parameter, ``cls`` the mean patch token."""
+    model = tiny_vit(class_token=False, pos_embed="sincos")
+    x = images(rng, 32)
+    variables = jax.jit(model.init)(KEY, x)
+    assert "cls_token" not in variables["params"]
+    full = model.apply(variables, x)
+    np.testing.assert_allclose(full["cls"], full["patch_tokens"].mean(axis=1), atol=1e-6)
+    ids = jnp.asarray(np.stack([np.sort(rng.permutation(16)[:6]) for _ in range(2)]))
+    real = model.apply(variables, x, patch_ids=ids)["patch_tokens"]
+    padded = model.apply(variables, x, patch_ids=jnp.pad(ids, ((0, 0), (0, 3))),
+                         patch_mask=jnp.arange(9)[None].repeat(2, 0) < 6)["patch_tokens"]
+    np.testing.assert_allclose(padded[:, :6], real, atol=1e-5)
+
+
 def test_drop_path_drops_whole_samples(rng):
     x = jnp.asarray(rng.normal(size=(64, 3, 4)) + 5.0, jnp.float32)
     y = drop_path(x, 0.25, KEY)

@@ -65,6 +65,9 @@ def tiny_config(method: str, **overrides):
         config.model.backbone_kwargs = dict(TINY_VIT)
         if config.data.recipe in TINY_CROPS:
             config.model.backbone_kwargs.update(patch_size=4)
+        if method == "ijepa":  # an 8×8 grid, where a target block holds > min_keep patches
+            config.model.backbone_kwargs.update(patch_size=2, class_token=False,
+                                                pos_embed="sincos")
     config.checkpoint.every_steps = 4
     config.update_from_flattened_dict(overrides)
     return config
@@ -142,7 +145,7 @@ def test_method_trains_on_eight_devices_and_its_backbone_restores(method, tmp_pa
     assert common.pooled(backbone.apply(variables, images, train=False)).shape[0] == 2
 
 
-@pytest.mark.parametrize("method", ["dino", "ibot", "dinov2"])
+@pytest.mark.parametrize("method", ["dino", "ibot", "dinov2", "ijepa"])
 def test_evaluated_backbone_has_the_layout_the_eval_job_rebuilds(method):
     """What the evaluation job restores (the teacher's backbone; iBOT's with the mask
     token its student masks with) has the layout of the backbone it builds from the
@@ -206,7 +209,7 @@ STEP_VARIANTS = {"dinov2:sinkhorn": ("dinov2", {"dinov2.centering": "sinkhorn_kn
                                                 "dinov2.separate_head": True})}
 
 
-@pytest.mark.parametrize("method", ["simclr", "swav", "ibot", "dinov2:sinkhorn", "pirl",
+@pytest.mark.parametrize("method", ["simclr", "swav", "ibot", "dinov2:sinkhorn", "ijepa", "pirl",
                                     *(pytest.param(m, marks=pytest.mark.slow)
                                       for m in ("dino", "dinov2", "jigsaw"))])
 def test_eight_device_step_equals_one_device_step(method):

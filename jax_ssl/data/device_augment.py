@@ -347,13 +347,13 @@ _VIEW_DEFAULTS = _defaults(recipes._views)
 
 def _views(images, key, num: int, *, size: int, scale, interpolation: str, blur, solarize_p,
            jitter, normalization, grey_p=_VIEW_DEFAULTS["grey"],
-           jitter_p=_VIEW_DEFAULTS["jitter_p"]):
+           jitter_p=_VIEW_DEFAULTS["jitter_p"], flip=True):
     """recipes._views on a batch: [B, H, W, 3] uint8 -> float32 [B, num, size, size, 3]."""
     augment._check_jitter(*jitter)
     height, width = images.shape[1:3]
     params = sample_views(key, images.shape[0], blur, solarize_p, height=height, width=width,
                           scale=scale, jitter=jitter, jitter_p=jitter_p, grey_p=grey_p)
-    rows, columns = resize_matrices(params.box, params.flip, (height, width), size,
+    rows, columns = resize_matrices(params.box, params.flip & flip, (height, width), size,
                                     interpolation)
     x = crop_and_resize(images, rows, columns)
     if jitter_p and any(jitter):
@@ -380,11 +380,11 @@ def _byol(images, key, *, size, scale, jitter, blur, solarize, interpolation, no
                             jitter=jitter, normalization=normalization)}
 
 
-def _mae(images, key, *, size, scale, normalization):
+def _mae(images, key, *, size, scale, flip, normalization):
     # Crop and flip only: one view with every other op off.
     views = _views(images, key, 1, size=size, scale=scale, interpolation="bicubic",
                    blur=(0.0,), solarize_p=(0.0,), jitter=(0.0,) * 4, jitter_p=0.0,
-                   grey_p=0.0, normalization=normalization)
+                   grey_p=0.0, normalization=normalization, flip=flip)
     return {"image": views[:, 0]}
 
 

@@ -126,11 +126,14 @@ def multicrop(image, seed, *, style="dino", global_size=224, local_size=96, num_
     return out
 
 
-def mae(image, seed, *, size=224, scale=(0.2, 1.0), normalization=ImageNetNorm):
-    """facebookresearch/mae pre-training: RandomResizedCrop (0.2, 1) bicubic + flip."""
+def mae(image, seed, *, size=224, scale=(0.2, 1.0), flip=True, normalization=ImageNetNorm):
+    """facebookresearch/mae pre-training: RandomResizedCrop (0.2, 1) bicubic + flip
+    (I-JEPA's: scale (0.3, 1), no flip)."""
     crop_seed, flip_seed = _split(seed, 2)
     x = augment.random_resized_crop(image, crop_seed, size, scale=scale, method="bicubic")
-    return {"image": augment.normalize(augment.horizontal_flip(x, flip_seed), *normalization)}
+    if flip:
+        x = augment.horizontal_flip(x, flip_seed)
+    return {"image": augment.normalize(x, *normalization)}
 
 
 def evaluation(image, seed, *, size=224, resize_size=None, normalization=ImageNetNorm):

@@ -95,7 +95,7 @@ def mae_loss(pred, target, mask, *, norm_pix: bool = True, eps: float = 1e-6,
 
 
 def ijepa_loss(pred, target, *, normalize_target: bool = True, eps: float = 1e-5,
-               axis_name=None):
+               valid=None, axis_name=None):
     """I-JEPA feature regression (facebookresearch/ijepa ``train.py`` ``loss_fn``).
 
     Args:
@@ -103,8 +103,11 @@ def ijepa_loss(pred, target, *, normalize_target: bool = True, eps: float = 1e-5
       target: [..., D] the EMA target encoder's outputs at the same patches (constants).
       normalize_target: apply the parameter-free layer norm over D (eps 1e-5,
         ``F.layer_norm``) that I-JEPA applies to the target encoder's output.
+      valid: optional bool, broadcastable to ``pred.shape[:-1]``: the real tokens of
+        padded index sets; only they count.
     Returns:
-      smooth-L1 (β = 1) mean over all elements, averaged over devices (its ``AllReduce``).
+      smooth-L1 (β = 1) mean over all (valid) elements of the global batch (the official
+      mean per GPU, averaged over GPUs by its ``AllReduce``: the same with equal counts).
     """
     check_same_shape("pred", pred, "target", target)
     target = lax.stop_gradient(f32(target))
@@ -114,4 +117,9 @@ def ijepa_loss(pred, target, *, normalize_target: bool = True, eps: float = 1e-5
         target = (target - mean) / jnp.sqrt(var + eps)
     diff = jnp.abs(f32(pred) - target)
     smooth_l1 = jnp.where(diff < 1.0, 0.5 * diff**2, diff - 0.5)
-    return global_mean(jnp.mean(smooth_l1), axis_name)
+    if valid is None:
+        return global_mean(jnp.mean(smooth_l1), axis_name)
+    valid = jnp.broadcast_to(jnp.asarray(valid, bool), pred.shape[:-1])
+    total = global_sum(jnp.sum(jnp.where(valid[..., None], smooth_l1, 0.0)), axis_name)
+    count = global_sum(jnp.sum(valid), axis_name) * pred.shape[-1]
+    return total / jnp.maximum(count, 1)

@@ -16,10 +16,11 @@ import math
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jax_ssl.models.layers import trunc_normal_02
+from jax_ssl.models.layers import trunc_normal_02, varying_like
 from jax_ssl.models.vit import Block, sincos_2d_pos_embed
 
 
@@ -47,7 +48,7 @@ class MultiBlockMaskSampler:
       * a block is valid only with *more than* ``min_keep`` patches; when the context
         cannot avoid every target after 20 tries, the constraint of the last target is
         dropped (then the next, every 20 further tries), so in that rare case the context
-        overlaps a target. On the official 14x14 (ViT-H/14) and 16x16 (ViT-B/16) grids
+        overlaps a target. On the 16x16 (ViT-H/14 at 224) and 14x14 (ViT-B/16 at 224) grids
         this never happens: the targets cannot cover the context block.
     Target blocks are never cut (all have exactly the sampled h·w patches), so only the
     context index sets are truncated. Index sets are sorted ascending, and truncation keeps
@@ -75,6 +76,9 @@ class MultiBlockMaskSampler:
 
     # Failed placements of the context before the next target's constraint is dropped.
     _TRIES_PER_RELAXATION = 20
+    # ``draw`` takes the size draw u from the midpoints of this many equal cells of [0, 1)
+    # (the sizes are piecewise constant in u: a table of them makes the buffers static).
+    SIZE_TABLE_CELLS = 4096
 
     def __post_init__(self):
         height, width = _grid_hw(self.grid_size)
@@ -116,18 +120,114 @@ class MultiBlockMaskSampler:
         Raises ValueError when the block could never hold more than ``min_keep`` patches
         (the official code would loop forever).
         """
-        height, width = _grid_hw(self.grid_size)
-        u = rng.random()  # one draw for both, as the official
-        area = int(height * width * (scale[0] + u * (scale[1] - scale[0])))
-        ratio = aspect_ratio[0] + u * (aspect_ratio[1] - aspect_ratio[0])
-        h = min(round(math.sqrt(area * ratio)), height - 1)
-        w = min(round(math.sqrt(area / ratio)), width - 1)
+        h, w = self._block_size(rng.random(), scale, aspect_ratio)  # one draw for both
         if h * w <= self.min_keep:
+            height, width = _grid_hw(self.grid_size)
             raise ValueError(
                 f"a {h}x{w} block on the {height}x{width} patch grid cannot hold more than "
                 f"min_keep={self.min_keep} patches; use a larger grid, larger block scales "
                 f"or a smaller min_keep.")
         return h, w
+
+    def _block_size(self, u: float, scale, aspect_ratio) -> tuple[int, int]:
+        height, width = _grid_hw(self.grid_size)
+        area = int(height * width * (scale[0] + u * (scale[1] - scale[0])))
+        ratio = aspect_ratio[0] + u * (aspect_ratio[1] - aspect_ratio[0])
+        h = min(round(math.sqrt(area * ratio)), height - 1)
+        w = min(round(math.sqrt(area / ratio)), width - 1)
+        return h, w
+
+    def size_table(self, scale: tuple[float, float],
+                   aspect_ratio: tuple[float, float]) -> np.ndarray:
+        """[SIZE_TABLE_CELLS, 2] int32 (h, w) of ``sample_block_size`` at the cells'
+        midpoints u; ValueError (``sample_block_size``'s) if one holds ≤ min_keep patches."""
+        cells = self.SIZE_TABLE_CELLS
+        table = np.array([self._block_size((i + 0.5) / cells, tuple(scale), tuple(aspect_ratio))
+                          for i in range(cells)], np.int32)
+        small = table[np.prod(table, axis=1) <= self.min_keep]
+        if len(small):
+            height, width = _grid_hw(self.grid_size)
+            raise ValueError(
+                f"a {small[0, 0]}x{small[0, 1]} block on the {height}x{width} patch grid "
+                f"cannot hold more than min_keep={self.min_keep} patches; use a larger grid, "
+                f"larger block scales or a smaller min_keep.")
+        return table
+
+    def buffer_sizes(self) -> tuple[int, int]:
+        """Static (context, target) index-set sizes of ``draw``: the largest blocks."""
+        return tuple(int(np.prod(self.size_table(scale, aspect), axis=1).max())
+                     for scale, aspect in ((self.context_scale, self.context_aspect_ratio),
+                                           (self.target_scale, self.target_aspect_ratio)))
+
+    def draw(self, key, image_ids, *, axis_name=None) -> dict[str, jax.Array]:
+        """``__call__`` in JAX, under jit, with static shapes: the masks of the images
+        ``image_ids`` [B] (their global indices: an image's masks do not depend on how the
+        batch is split over devices).
+
+        One (h, w) per batch for the targets and one for the context, from ``key`` (u on
+        the ``size_table`` grid); per image, from ``fold_in(key, id)``, the target blocks
+        and the context block minus the targets (redrawn, with the targets' constraints
+        relaxed, as ``__call__``). The context sets are truncated to the smallest in the
+        global batch (``axis_name``; the official: in each GPU's batch).
+
+        Returns a dict of ``context_idx`` [B, Nc] and ``target_idx`` [T, B, Nt] (sorted
+        indices padded with 0 to the ``buffer_sizes``) and ``context_valid`` [Nc],
+        ``target_valid`` [Nt] bool (which of their columns are real, for every image).
+        """
+        height, width = _grid_hw(self.grid_size)
+        rows, cols = jnp.arange(height)[:, None], jnp.arange(width)[None, :]
+        size_key, image_key = jax.random.split(key)
+        target_size, context_size = (
+            jnp.asarray(self.size_table(scale, aspect))[
+                jax.random.randint(k, (), 0, self.SIZE_TABLE_CELLS)]
+            for k, (scale, aspect) in zip(jax.random.split(size_key), (
+                (self.target_scale, self.target_aspect_ratio),
+                (self.context_scale, self.context_aspect_ratio)), strict=True))
+
+        def block(key, size):
+            top_key, left_key = jax.random.split(key)
+            top = jax.random.randint(top_key, (), 0, height - size[0])  # [0, H − h)
+            left = jax.random.randint(left_key, (), 0, width - size[1])
+            return ((rows >= top) & (rows < top + size[0])
+                    & (cols >= left) & (cols < left + size[1]))
+
+        def image(key):
+            targets_key, context_key = jax.random.split(key)
+            targets = jax.vmap(lambda k: block(k, target_size))(
+                jax.random.split(targets_key, self.num_targets))  # [T, H, W]
+
+            def place_context(carry):
+                failures, key, _, _ = carry
+                key, draw_key = jax.random.split(key)
+                kept = (jnp.arange(self.num_targets)
+                        < self.num_targets - failures // self._TRIES_PER_RELAXATION)
+                mask = block(draw_key, context_size) & ~jnp.any(
+                    targets & kept[:, None, None], axis=0)
+                fits = jnp.sum(mask) > self.min_keep
+                return failures + jnp.where(fits, 0, 1), key, mask, fits
+
+            start = tuple(varying_like(x, key) for x in (
+                jnp.zeros((), jnp.int32), key, jnp.zeros((height, width), bool),
+                jnp.asarray(False)))
+            _, _, context, _ = jax.lax.while_loop(lambda c: ~c[3], place_context, start)
+            return targets.reshape(self.num_targets, -1), context.reshape(-1)
+
+        targets, contexts = jax.vmap(lambda i: image(jax.random.fold_in(image_key, i)))(
+            image_ids)
+        num_context = jnp.min(jnp.sum(contexts, axis=1))
+        if axis_name is not None:
+            num_context = -jax.lax.pmax(-num_context, axis_name)
+        context_size_max, target_size_max = self.buffer_sizes()
+
+        def indices(size):
+            return lambda m: jnp.nonzero(m, size=size, fill_value=0)[0].astype(jnp.int32)
+        return {
+            "context_idx": jax.vmap(indices(context_size_max))(contexts),
+            "target_idx": jnp.swapaxes(jax.vmap(jax.vmap(indices(target_size_max)))(targets),
+                                       0, 1),
+            "context_valid": jnp.arange(context_size_max) < num_context,
+            "target_valid": jnp.arange(target_size_max) < target_size[0] * target_size[1],
+        }
 
     def _place_block(self, rng: np.random.Generator, size: tuple[int, int],
                      avoid: list[np.ndarray] = ()) -> np.ndarray:
@@ -196,8 +296,11 @@ class IJEPAPredictor(nn.Module):
     rises linearly over the blocks (0 in the official runs).
 
     Call: ``predictor(context [B, Nc, D], context_idx [B, Nc], target_idx [T, B, Nt],
-    train=False)`` → [T, B, Nt, D] in ``dtype``, D the encoder width (taken from
-    ``context``). ``train`` enables drop path (needs a ``"dropout"`` rng).
+    train=False, context_valid=None, target_valid=None)`` → [T, B, Nt, D] in ``dtype``, D
+    the encoder width (taken from ``context``). ``train`` enables drop path (needs a
+    ``"dropout"`` rng). ``context_valid`` [Nc] / ``target_valid`` [Nt] bool mark the real
+    columns of padded index sets (``MultiBlockMaskSampler.draw``): no token attends to
+    padding, whose outputs mean nothing.
     """
 
     grid_size: int | tuple[int, int]
@@ -209,7 +312,8 @@ class IJEPAPredictor(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, context, context_idx, target_idx, *, train: bool = False):
+    def __call__(self, context, context_idx, target_idx, *, train: bool = False,
+                 context_valid=None, target_valid=None):
         num_targets, batch, target_len = target_idx.shape
         context_len, embed_dim = context.shape[1:]
         pos = jnp.asarray(sincos_2d_pos_embed(self.predictor_dim, self.grid_size),
@@ -223,11 +327,17 @@ class IJEPAPredictor(nn.Module):
         x = jnp.concatenate([x, queries], axis=2).reshape(
             num_targets * batch, context_len + target_len, self.predictor_dim)
 
+        key_mask = None
+        if context_valid is not None or target_valid is not None:
+            key_mask = jnp.broadcast_to(jnp.concatenate([
+                jnp.ones(context_len, bool) if context_valid is None else context_valid,
+                jnp.ones(target_len, bool) if target_valid is None else target_valid]),
+                x.shape[:2])
         rates = np.linspace(0.0, self.drop_path_rate, self.depth)
         for i in range(self.depth):
             x = Block(num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
                       drop_path=float(rates[i]), dtype=self.dtype, name=f"blocks_{i}")(
-                x, train=train)
+                x, train=train, key_mask=key_mask)
         x = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="predictor_norm")(
             x[:, context_len:])
         x = dense(embed_dim, name="predictor_proj")(x)

@@ -216,15 +216,16 @@ class PatchEmbed(nn.Module):
 class Attention(nn.Module):
     """Multi-head self-attention with a fused qkv Linear (with bias) and an output Linear.
 
-    Call: ``(x [B, N, D])`` → (out [B, N, D], attention probabilities [B, heads, N, N]
-    in float32).
+    Call: ``(x [B, N, D], key_mask=None)`` → (out [B, N, D], attention probabilities
+    [B, heads, N, N] in float32). ``key_mask`` [B, N] bool: the tokens that may be
+    attended to (False: padding, which no token sees).
     """
 
     num_heads: int
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x, key_mask=None):
         batch, tokens, dim = x.shape
         if dim % self.num_heads:
             raise ValueError(f"width {dim} is not divisible by {self.num_heads} heads.")
@@ -232,8 +233,10 @@ class Attention(nn.Module):
         # timm's layout of the fused projection: [..., (q|k|v), head, head_dim].
         qkv = dense(3 * dim, self.dtype, "qkv")(x)
         q, k, v = jnp.moveaxis(qkv.reshape(batch, tokens, 3, self.num_heads, head_dim), 2, 0)
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q * head_dim ** -0.5, k)
-        probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q * head_dim ** -0.5, k).astype(jnp.float32)
+        if key_mask is not None:
+            logits = jnp.where(key_mask[:, None, None, :], logits, -jnp.inf)
+        probs = jax.nn.softmax(logits, axis=-1)
         out = jnp.einsum("bhqk,bkhd->bqhd", probs.astype(self.dtype), v)
         return dense(dim, self.dtype, "proj")(out.reshape(batch, tokens, dim)), probs
 
@@ -282,8 +285,9 @@ class Block(nn.Module):
       ffn: ``"mlp"`` (ViT's) or ``"swiglu"`` (DINOv2's ViT-g).
       dtype: compute dtype.
 
-    Call: ``(x [B, N, D], *, train=False, return_attention=False)`` → x [B, N, D], or
-    (x, attention [B, heads, N, N] float32) with ``return_attention``.
+    Call: ``(x [B, N, D], *, train=False, return_attention=False, key_mask=None)`` → x
+    [B, N, D], or (x, attention [B, heads, N, N] float32) with ``return_attention``;
+    ``key_mask`` as ``Attention``'s.
     """
 
     num_heads: int
@@ -294,11 +298,12 @@ class Block(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, *, train: bool = False, return_attention: bool = False):
+    def __call__(self, x, *, train: bool = False, return_attention: bool = False,
+                 key_mask=None):
         if self.ffn not in FFNS:
             raise ValueError(f"ffn must be one of {sorted(FFNS)}, got {self.ffn!r}.")
         y, attention = Attention(self.num_heads, self.dtype, name="attn")(
-            layer_norm(self.dtype, "norm1")(x))
+            layer_norm(self.dtype, "norm1")(x), key_mask)
         x = x + self._drop_path(self._scale(y, "ls1"), train)
         y = FFNS[self.ffn](int(x.shape[-1] * self.mlp_ratio), self.dtype, name="mlp")(
             layer_norm(self.dtype, "norm2")(x))
@@ -340,10 +345,13 @@ class VisionTransformer(nn.Module):
         position embedding) put after the CLS token (Darcet et al. 2024, DINOv2's
         ``_reg`` models); they are in the blocks' sequence and in ``attention`` (order
         CLS, registers, patches) but in no other output.
+      class_token: False builds no CLS token (I-JEPA's ViT): the sequence is the patches
+        alone, and ``cls`` is the mean of the patch tokens (the average pooling I-JEPA
+        evaluates), ``layers`` hold patch tokens only.
       dtype: compute dtype.
 
     Call: ``(images [B, H, W, C], *, train=False, return_layers=(),
-    return_attention=False, patch_ids=None)`` → dict with
+    return_attention=False, patch_ids=None, patch_mask=None)`` → dict with
       * ``cls`` [B, D] and ``patch_tokens`` [B, L, D], after the final LayerNorm;
       * ``layers``: a tuple with, for each index in ``return_layers`` (in that order,
         negative indices count from the end), that block's output [B, 1 + L, D] (CLS
@@ -354,7 +362,9 @@ class VisionTransformer(nn.Module):
         ``return_attention``.
     ``patch_ids`` [B, K] int runs the blocks on only those patches, gathered after the
     position embedding is added (MAE's encoder on its visible patches); L is then K and
-    the patch tokens come in ``patch_ids`` order. ``mask`` [B, L] bool (row-major over the
+    the patch tokens come in ``patch_ids`` order; ``patch_mask`` [B, K] bool marks which
+    of them are real (False: padding of a static-size index set, which no token attends
+    to and whose outputs mean nothing). ``mask`` [B, L] bool (row-major over the
     patch grid) puts the mask token in place of the masked patches' embeddings, before
     the position embedding is added (iBOT, DINOv2). ``train`` enables drop path (needs a
     ``"dropout"`` rng).
@@ -374,11 +384,13 @@ class VisionTransformer(nn.Module):
     layer_scale: float = 0.0
     ffn: str = "mlp"
     num_registers: int = 0
+    class_token: bool = True
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, images, *, train: bool = False, return_layers: Sequence[int] = (),
                  return_attention: bool = False, patch_ids: jax.Array | None = None,
+                 patch_mask: jax.Array | None = None,
                  mask: jax.Array | None = None) -> dict[str, Any]:
         layer_ids = [self._block_index(i) for i in return_layers]
         batch, height, width, _ = images.shape
@@ -399,9 +411,15 @@ class VisionTransformer(nn.Module):
         tokens = tokens + pos[1:]
         if patch_ids is not None:
             tokens = jnp.take_along_axis(tokens, patch_ids[..., None], axis=1)
-        cls = self.param("cls_token", trunc_normal_02, (1, 1, self.embed_dim))
-        cls = jnp.broadcast_to(cls.astype(self.dtype) + pos[:1], (batch, 1, self.embed_dim))
-        x = jnp.concatenate([cls, tokens], axis=1)
+        if self.class_token:
+            cls = self.param("cls_token", trunc_normal_02, (1, 1, self.embed_dim))
+            cls = jnp.broadcast_to(cls.astype(self.dtype) + pos[:1],
+                                   (batch, 1, self.embed_dim))
+            tokens = jnp.concatenate([cls, tokens], axis=1)
+        x = tokens
+        if self.num_registers and not self.class_token:
+            raise ValueError("register tokens follow the CLS token: num_registers needs "
+                             "class_token=True.")
         if self.num_registers:
             registers = self.param("register_tokens", nn.initializers.normal(1e-6),
                                    (1, self.num_registers, self.embed_dim))
@@ -409,6 +427,10 @@ class VisionTransformer(nn.Module):
                                          (batch, self.num_registers, self.embed_dim))
             x = jnp.concatenate([x[:, :1], registers, x[:, 1:]], axis=1)
         without_registers = functools.partial(_drop_tokens, start=1, count=self.num_registers)
+        key_mask = None
+        if patch_mask is not None:
+            extra = x.shape[1] - patch_mask.shape[1]  # CLS and registers: always real
+            key_mask = jnp.concatenate([jnp.ones((batch, extra), bool), patch_mask], axis=1)
 
         norm = layer_norm(self.dtype, "norm")
         rates = (np.full(self.depth, self.drop_path_rate) if self.drop_path_uniform
@@ -418,13 +440,15 @@ class VisionTransformer(nn.Module):
             block = Block(self.num_heads, self.mlp_ratio, float(rates[i]), self.layer_scale,
                           self.ffn, self.dtype, name=f"blocks_{i}")
             if return_attention and i == self.depth - 1:
-                x, attention = block(x, train=train, return_attention=True)
+                x, attention = block(x, train=train, return_attention=True,
+                                     key_mask=key_mask)
             else:
-                x = block(x, train=train)
+                x = block(x, train=train, key_mask=key_mask)
             if i in layer_ids:
                 outputs[i] = norm(without_registers(x))
         x = norm(without_registers(x))
-        result = {"cls": x[:, 0], "patch_tokens": x[:, 1:],
+        cls, patches = (x[:, 0], x[:, 1:]) if self.class_token else (jnp.mean(x, axis=1), x)
+        result = {"cls": cls, "patch_tokens": patches,
                   "layers": tuple(outputs[i] for i in layer_ids)}
         if return_attention:
             result["attention"] = attention
