@@ -266,6 +266,7 @@ CPU_SECTIONS = {
     "ijepa": dict(num_targets=4, target_scale=(0.15, 0.2), target_aspect_ratio=(0.75, 1.5),
                   context_scale=(0.85, 1.0), min_keep=4, predictor_dim=64, predictor_depth=2,
                   base_momentum=0.996),
+    "qbheat": dict(decoder_dim=64, decoder_depth=2, decoder_heads=4, norm_pix_loss=True),
     "rotation": dict(hidden_dims=()),
     "jigsaw": dict(num_permutations=100, crop_dim=128, hidden_dims=(512,)),
     "relative_position": dict(crop_dim=128, hidden_dims=(512,)),
@@ -330,7 +331,7 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
         small_images_pretext_recipe(config)
     elif method in MULTICROP_METHODS:
         small_images_multicrop(config, style="swav" if method == "swav" else "dino")
-    elif method == "mae":
+    elif method in ("mae", "qbheat"):
         config.data.recipe = "mae"
         config.data.recipe_kwargs.scale = (0.2, 1.0)
     elif method == "ijepa":
@@ -348,6 +349,10 @@ def cpu_config(method: str, dataset: str) -> ml_collections.ConfigDict:
         ijepa_vit(config, patch_size=IJEPA_CPU_PATCH[dataset])
         cpu_adamw(config, learning_rate=5e-4, weight_decay=0.04)
         config.optimizer.final_weight_decay = 0.4
+    elif method == "qbheat":  # MAE's optimiser; the encoder sees a 2×2 quarter of 16 tokens
+        cpu_vit(config, patch_size=patch)
+        cpu_adamw(config, learning_rate=6e-4, weight_decay=0.05)
+        config.optimizer.b2 = 0.95
     elif method in PRETEXT_METHODS:
         config.model.backbone = "resnet18"
         config.model.backbone_kwargs = dict(CPU_RESNET)
@@ -608,6 +613,8 @@ METHOD_RULES = {
                   target_aspect_ratio=positive_range(), context_scale=fraction_range(),
                   min_keep=integer(0), predictor_dim=WIDTH, predictor_depth=WIDTH,
                   base_momentum=FRACTION),
+    "qbheat": dict(decoder_dim=WIDTH, decoder_depth=integer(0), decoder_heads=WIDTH,
+                   norm_pix_loss=BOOLEAN),
     "byol": dict(base_momentum=FRACTION, hidden_dim=WIDTH, output_dim=WIDTH),
     "barlow_twins": dict(projector_sizes=sequence(1), lambd=NON_NEGATIVE),
     "vicreg": dict(projector_sizes=sequence(1), sim_coeff=NON_NEGATIVE,
@@ -624,7 +631,7 @@ METHOD_RULES = {
 METHOD_RECIPES = {**dict.fromkeys(("simclr", "moco_v3", "byol", "barlow_twins", "vicreg"),
                                   ("simclr", "byol")),
                   **dict.fromkeys(MULTICROP_METHODS, ("multicrop",)),
-                  "mae": ("mae",), "ijepa": ("mae",),
+                  "mae": ("mae",), "ijepa": ("mae",), "qbheat": ("mae",),
                   # RotNet rotates single images: the crop-and-flip recipe
                   "rotation": ("mae",), "jigsaw": ("jigsaw",),
                   "relative_position": ("relative_position",), "pirl": ("pirl",)}

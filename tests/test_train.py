@@ -204,12 +204,17 @@ SGD_LR_1 = {"optimizer.name": "sgd", "optimizer.momentum": 0.0, "optimizer.weigh
 
 
 # Variants of a method's config for the 8-device step: DINOv2 with its Sinkhorn-Knopp
-# centering (over the padded buffer of masked tokens) and the separate iBOT head.
+# centering (over the padded buffer of masked tokens) and the separate iBOT head;
+# QB-Heat on a ResNet (its quarter crops' synchronised BN).
 STEP_VARIANTS = {"dinov2:sinkhorn": ("dinov2", {"dinov2.centering": "sinkhorn_knopp",
-                                                "dinov2.separate_head": True})}
+                                                "dinov2.separate_head": True}),
+                 "qbheat:resnet": ("qbheat", {"model.backbone": "resnet18",
+                                              "model.backbone_kwargs": dict(cifar_stem=True,
+                                                                            width=4)})}
 
 
-@pytest.mark.parametrize("method", ["simclr", "swav", "ibot", "dinov2:sinkhorn", "ijepa", "pirl",
+@pytest.mark.parametrize("method", ["simclr", "swav", "ibot", "dinov2:sinkhorn", "ijepa",
+                                    "qbheat", "qbheat:resnet", "pirl",
                                     *(pytest.param(m, marks=pytest.mark.slow)
                                       for m in ("dino", "dinov2", "jigsaw"))])
 def test_eight_device_step_equals_one_device_step(method):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-NAMES = ("simclr", "moco_v3", "swav", "dino", "ibot", "dinov2", "ijepa", "mae", "byol",
-         "barlow_twins", "vicreg", "rotation", "jigsaw", "relative_position", "pirl")
+NAMES = ("simclr", "moco_v3", "swav", "dino", "ibot", "dinov2", "ijepa", "qbheat", "mae",
+         "byol", "barlow_twins", "vicreg", "rotation", "jigsaw", "relative_position", "pirl")
 
 
 def get(name: str):
