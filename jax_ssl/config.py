@@ -446,6 +446,19 @@ def ijepa_recipe(config: ml_collections.ConfigDict, *, predictor_depth: int) -> 
                         predictor_depth=predictor_depth)
 
 
+def qbheat_recipe(config: ml_collections.ConfigDict) -> None:
+    """QB-Heat's pre-training, which the paper does not give: MAE's (facebookresearch/mae
+    PRETRAIN.md) — AdamW lr 1.5e-4 per 256, β₂ 0.95, wd 0.05, 40 warm-up epochs, cosine;
+    crops of scale 0.2-1 with flip; a decoder of 8 blocks of width 512, 16 heads; the
+    loss on per-patch normalised pixels."""
+    config.data.recipe = "mae"
+    config.data.recipe_kwargs.update(scale=(0.2, 1.0))
+    config.optimizer = dict(name="adamw", base_learning_rate=1.5e-4, final_learning_rate=0.0,
+                            warmup_epochs=40, weight_decay=0.05, b1=0.9, b2=0.95)
+    config.qbheat = dict(decoder_dim=512, decoder_depth=8, decoder_heads=16,
+                         norm_pix_loss=True)
+
+
 def resnet_lars(method: str, dataset: str, *, learning_rate: float, weight_decay: float,
                 batch_size: int = 256, epochs: float = 1000,
                 final_learning_rate: float = 0.0,
