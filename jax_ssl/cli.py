@@ -1,4 +1,5 @@
-"""The console scripts ``jax-ssl-train`` and ``jax-ssl-eval``: their flags and usage.
+"""The console scripts ``jax-ssl-train``, ``jax-ssl-eval`` and ``jax-ssl-analyze``: their
+flags and usage.
 
 Importing this module costs absl and ml_collections only, so ``--help`` and
 ``--print_config`` answer at once; JAX, TensorFlow and Orbax are imported once a job
@@ -178,6 +179,65 @@ def train():
 
 EVAL_FLAGS = ["workdir", "step", "baselines", "batch_size", "per_layer", "vit_token",
               "protocol", "protocol_epochs", "dtype", "watch", "poll_seconds", "max_idle_polls"]
+
+
+ANALYZE_USAGE = """Looks inside a training run's backbone: pictures and numbers (README.md).
+
+usage: jax-ssl-analyze relax|attention|patch-similarity --workdir DIR [--step N]
+                       [--num_images K] [--num_masks N] [--threshold F]
+                       [--pixel Y,X] [--query_image I] [--seed S]
+
+Writes DIR/analysis/<tool>_step_N_*.png and <tool>_step_N.json. attention and
+patch-similarity need a ViT; relax works on any backbone.
+"""
+ANALYZE_TOOLS = ("relax", "attention", "patch-similarity")
+ANALYZE_FLAGS = ["workdir", "step", "num_images", "num_masks", "threshold", "pixel",
+                 "query_image", "seed"]
+
+
+def _analyze_main(argv):
+    if len(argv) != 2 or argv[1] not in ANALYZE_TOOLS:
+        raise app.UsageError(f"name one tool: {' | '.join(ANALYZE_TOOLS)} (got {argv[1:]}).")
+    values = flags.FLAGS
+    pixel = None
+    if values.pixel:
+        try:
+            pixel = tuple(int(v) for v in values.pixel.split(","))
+            assert len(pixel) == 2
+        except (ValueError, AssertionError):
+            _fail(f"--pixel={values.pixel!r} is not Y,X (two integers, e.g. --pixel=14,9).")
+    _quiet_absl()
+    from jax_ssl import checkpoints
+    from jax_ssl.analysis import job
+    from jax_ssl.evaluate import job as eval_job
+
+    try:
+        job.run(argv[1], values.workdir, step=values.step, num_images=values.num_images,
+                num_masks=values.num_masks, pixel=pixel, query_image=values.query_image,
+                threshold=values.threshold, seed=values.seed)
+    except (eval_job.NoCheckpoint, checkpoints.DamagedCheckpoint, ValueError,
+            ImportError) as e:
+        _fail(str(e), status=1)
+
+
+def analyze():
+    """Console script ``jax-ssl-analyze``."""
+    flags.DEFINE_string("workdir", None, "The training run's --workdir.")
+    flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest complete one).",
+                         lower_bound=0)
+    flags.DEFINE_integer("num_images", 4, "Images of the eval split to analyse.",
+                         lower_bound=1)
+    flags.DEFINE_integer("num_masks", 3000, "relax: masks per image (RELAX: 3000).",
+                         lower_bound=1)
+    flags.DEFINE_float("threshold", 0.6, "attention: the mass the outlined patches keep "
+                       "(DINO: 0.6).", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_string("pixel", None, "patch-similarity: the query pixel Y,X (default: "
+                        "the image's centre).")
+    flags.DEFINE_integer("query_image", 0, "patch-similarity: the image the query pixel is "
+                         "in.", lower_bound=0)
+    flags.DEFINE_integer("seed", 0, "relax: the masks' seed.")
+    flags.mark_flags_as_required(["workdir"])
+    _run(_analyze_main, ANALYZE_USAGE, ANALYZE_FLAGS)
 
 
 def _evaluate_main(argv):

@@ -24,14 +24,17 @@ def run(*args, timeout=60):
 @pytest.mark.parametrize("script, flags", [
     ("jax-ssl-train", ["--config", "--workdir", "--print_config"]),
     ("jax-ssl-eval", [f"--{name}" for name in cli.EVAL_FLAGS if name != "baselines"]
-     + ["--[no]baselines"])])
+     + ["--[no]baselines"]),
+    ("jax-ssl-analyze", [f"--{name}" for name in cli.ANALYZE_FLAGS])])
 def test_console_script_help_lists_its_flags_and_the_usage(script, flags):
     out = run(BIN / script, "--help")  # absl's --help exits with status 1
     for flag in flags:
         assert flag in out.stdout, (flag, out.stdout)
     usage = {"jax-ssl-train": "usage: jax-ssl-train --config CONFIG --workdir DIR "
                               "[--config.KEY=VALUE ...]\n",
-             "jax-ssl-eval": "usage: jax-ssl-eval --workdir DIR [--step N]"}[script]
+             "jax-ssl-eval": "usage: jax-ssl-eval --workdir DIR [--step N]",
+             "jax-ssl-analyze": "usage: jax-ssl-analyze relax|attention|patch-similarity "
+                                "--workdir DIR [--step N]\n"}[script]
     assert usage in out.stdout  # the usage line whole, not joined to the next
 
 
@@ -159,3 +162,8 @@ def test_the_trainers_and_the_eval_jobs_own_errors_are_one_line(tmp_path):
     out = run(BIN / "jax-ssl-eval", "--workdir", tmp_path, timeout=120)
     assert out.returncode == 1
     assert _last_stderr_line(out).startswith("jax-ssl-eval: no checkpoints in ")
+    out = run(BIN / "jax-ssl-analyze", "relax", "--workdir", tmp_path, timeout=120)
+    assert out.returncode == 1
+    assert _last_stderr_line(out).startswith("jax-ssl-analyze: no checkpoints in ")
+    out = run(BIN / "jax-ssl-analyze", "attention", "--workdir", tmp_path, "--pixel=3")
+    assert out.returncode == 2 and "is not Y,X" in _last_stderr_line(out)

@@ -286,7 +286,9 @@ def test_per_image_keys_make_views_independent_of_the_rest_of_the_batch(images, 
     keys = jax.random.split(jax.random.key(4), 6)
     whole = recipe(images[:6], keys)
     for field, views in recipe(images[2:4], keys[2:4]).items():
-        np.testing.assert_allclose(views, whole[field][2:4], atol=1e-6)
+        # equal up to float32 rounding (the suite compiles without LLVM's optimisations,
+        # whose vectorisation differs with the batch size: a few ulps)
+        np.testing.assert_allclose(views, whole[field][2:4], rtol=1e-5, atol=1e-5)
     for key in (jax.random.key(4), jax.random.key_data(keys)):
         np.testing.assert_array_equal(
             jax.random.key_data(device_augment.image_keys(key, 6)), jax.random.key_data(keys))

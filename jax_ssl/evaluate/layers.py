@@ -125,11 +125,12 @@ def format_layer_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _pyplot():
+def pyplot(what: str = "the per-layer plot"):
+    """matplotlib.pyplot drawing to files; a one-line ImportError naming ``what`` needs it."""
     try:
         import matplotlib
     except ImportError as e:
-        raise ImportError("the per-layer plot needs matplotlib: pip install 'jax-ssl[eval]' "
+        raise ImportError(f"{what} needs matplotlib: pip install 'jax-ssl[eval]' "
                           "(or 'matplotlib>=3.7').") from e
     matplotlib.use("Agg")  # files only: no display on training hosts
     import matplotlib.pyplot as plt
@@ -150,7 +151,7 @@ def layer_figure(result: dict, *, title: str = "", references: dict | None = Non
     ``references``: {name: {protocol: top-1}}, drawn as horizontal lines in the protocol's
     colour (e.g. a randomly initialised backbone and raw pixels probed the same way).
     """
-    plt = _pyplot()
+    plt = pyplot()
     rows = result["layers"]
     figure, axes = plt.subplots(figsize=(max(5.0, 0.6 * len(rows) + 3), 4.0))
     for protocol, marker in zip(PROTOCOLS, "os", strict=True):
@@ -181,5 +182,5 @@ def plot_layers(result: dict, path: str, *, title: str = "",
         with tf.io.gfile.GFile(path, "wb") as f:
             figure.savefig(f, format="png", dpi=100)
     finally:
-        _pyplot().close(figure)
+        pyplot().close(figure)
     return path

@@ -1,0 +1,171 @@
+"""The analysis tools' cores: RELAX, CLS attention maps, patch-similarity maps."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jax_ssl.analysis import maps, relax
+from jax_ssl.models import resnet, vit
+
+KEY = jax.random.PRNGKey(0)
+
+
+def test_relax_masks_are_smooth_grids_of_the_stated_density():
+    masks = np.asarray(relax.relax_masks(KEY, 2000, (28, 28), keep_probability=0.3))
+    assert masks.shape == (2000, 28, 28) and masks.min() >= 0.0 and masks.max() <= 1.0
+    assert abs(masks.mean() - 0.3) < 0.02
+    # smooth: neighbouring pixels are close, cells of 4 px
+    assert np.abs(np.diff(masks, axis=2)).max() <= 0.5 + 1e-6
+    with pytest.raises(ValueError, match="keep_probability"):
+        relax.relax_masks(KEY, 2, (8, 8), keep_probability=0.0)
+
+
+def test_relax_puts_the_importance_on_the_region_the_embedding_reads():
+    """An embedding of the top-left 7×7 pixels only: masking them moves it, masking the
+    rest does not, so the importance is highest there and lowest far from it."""
+    image = jax.random.uniform(KEY, (28, 28, 3), minval=0.5, maxval=1.5)
+
+    def embed(images):
+        region = images[:, :7, :7].reshape(images.shape[0], -1)
+        return jnp.concatenate([region, 0.3 * jnp.ones((images.shape[0], 1))], axis=1)
+    out = relax.relax(embed, image, jax.random.PRNGKey(1), num_masks=600, batch_size=100)
+    importance = np.asarray(out["importance"])
+    inside, far = importance[:7, :7].mean(), importance[-10:, -10:].mean()
+    assert inside > far + 0.02, (inside, far)
+    assert out["similarities"].shape == (600,)
+    assert np.all(np.asarray(out["uncertainty"]) >= 0)
+    # U-RELAX: the importance where the uncertainty is at most its median, 0 elsewhere
+    kept = np.asarray(out["uncertainty"]) <= np.median(np.asarray(out["uncertainty"]))
+    np.testing.assert_array_equal(np.asarray(out["u_relax"]), importance * kept)
+
+
+def test_relax_statistics_are_the_weighted_mean_and_squared_deviations():
+    """R = Σ m s / Σ m and U = Σ m (s − R)² over the masks, as the official running
+    estimator ends (checked against a direct computation from the same masks)."""
+    image = jax.random.normal(KEY, (8, 8, 3))
+    weights = jax.random.normal(jax.random.PRNGKey(2), (8 * 8 * 3, 5))
+
+    def embed(images):
+        return jnp.tanh(images.reshape(images.shape[0], -1) @ weights)
+    out = relax.relax(embed, image, jax.random.PRNGKey(3), num_masks=200, batch_size=50,
+                      num_cells=3)
+    keys = jax.random.split(jax.random.PRNGKey(3), 4)
+    masks = jnp.concatenate([relax.relax_masks(k, 50, (8, 8), num_cells=3) for k in keys])
+    s = relax._cosine(embed(image[None] * masks[..., None]), embed(image[None]))
+    np.testing.assert_allclose(out["similarities"], s, rtol=1e-5, atol=1e-6)
+    mean = jnp.einsum("n,nhw->hw", s, masks) / (relax.EPSILON + masks.sum(0))
+    spread = jnp.einsum("nhw,nhw->hw", masks, (s[:, None, None] - mean) ** 2)
+    np.testing.assert_allclose(out["importance"], mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["uncertainty"], spread, rtol=1e-3, atol=1e-6)
+
+
+def tiny_vit(**kw):
+    return vit.VisionTransformer(patch_size=4, embed_dim=16, depth=2, num_heads=2,
+                                 image_size=16, **kw)
+
+
+@pytest.mark.parametrize("registers", [0, 2])
+def test_cls_attention_rows_and_the_kept_mass(registers):
+    backbone = tiny_vit(num_registers=registers)
+    images = jax.random.normal(KEY, (2, 16, 16, 3))
+    variables = backbone.init(KEY, images)
+    attention = np.asarray(maps.cls_attention(backbone, variables, images))
+    assert attention.shape == (2, 2, 4, 4)
+    full = backbone.apply(variables, images, return_attention=True)["attention"][:, :, 0]
+    np.testing.assert_allclose(full.sum(-1), 1.0, atol=1e-5)  # the whole CLS row
+    np.testing.assert_allclose(attention.sum((-2, -1)),
+                               full[..., 1 + registers:].sum(-1), atol=1e-6)
+    kept = maps.keep_mass(attention, 0.6)
+    mass = (attention * kept).sum((-2, -1)) / attention.sum((-2, -1))
+    assert np.all(mass >= 0.6 - 1e-9)
+    # the smallest such set: without its least-attended patch it holds less than 60%
+    least = np.where(kept, attention, np.inf).reshape(2, 2, -1).min(-1)
+    assert np.all(mass - least / attention.sum((-2, -1)) < 0.6)
+
+
+def test_patch_similarity_is_one_for_the_query_and_within_bounds():
+    backbone = tiny_vit()
+    images = jax.random.normal(KEY, (3, 16, 16, 3))
+    variables = backbone.init(KEY, images)
+    features = maps.patch_features(backbone, variables, images)
+    patch = maps.pixel_to_patch((9, 14), (16, 16), 4)
+    assert patch == (2, 3)
+    similarity = np.asarray(maps.similarity_maps(features, 1, patch))
+    assert similarity.shape == (3, 4, 4)
+    np.testing.assert_allclose(similarity[1, 2, 3], 1.0, rtol=1e-5)
+    assert similarity.min() >= -1.0 and similarity.max() <= 1.0
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ValueError, match="outside the 16x16 pixels"):
+        maps.pixel_to_patch((16, 0), (16, 16), 4)
+    net = resnet.RESNETS["resnet18"](cifar_stem=True, width=4)
+    with pytest.raises(ValueError, match="needs a ViT's patch tokens"):
+        maps.patch_features(net, {}, jnp.zeros((1, 16, 16, 3)))
+    with pytest.raises(ValueError, match="has none"):
+        maps.cls_attention(tiny_vit(class_token=False, pos_embed="sincos"), {},
+                           jnp.zeros((1, 16, 16, 3)))
+    with pytest.raises(ValueError, match="fraction"):
+        maps.keep_mass(np.ones((2, 2)), 0.0)
+
+
+# --- The command on a checkpoint (saved without training: nothing to compile but the
+# tools).
+
+def _workdir(tmp_path, backbone: str):
+    import pathlib
+
+    from test_train import tiny_config
+
+    from jax_ssl import checkpoints, methods
+    config = tiny_config("simclr")
+    config.data.crop_size = config.data.eval_resize_size = 16
+    if backbone == "resnet":
+        config.model.backbone = "resnet18"
+        config.model.backbone_kwargs = dict(cifar_stem=True, width=4)
+    views = np.zeros((2, 2, 16, 16, 3), np.float32)
+    params, state = jax.jit(lambda k: methods.get("simclr").init(k, config, {"views": views}))(
+        KEY)
+    workdir = str(tmp_path / backbone)
+    manager = checkpoints.manager(workdir, save_every=1, keep=2)
+    checkpoints.save(manager, 3, {"step": np.int32(3), "params": params,
+                                  "method_state": state}, config, force=True)
+    manager.wait_until_finished()
+    manager.close()
+    return pathlib.Path(workdir)
+
+
+def test_the_tools_write_their_pictures_and_numbers(tmp_path):
+    import json
+
+    from jax_ssl.analysis import job
+    workdir = _workdir(tmp_path, "vit")
+    relax_out = job.run("relax", str(workdir), num_images=2, num_masks=100)
+    attention_out = job.run("attention", str(workdir), num_images=2)
+    similarity_out = job.run("patch-similarity", str(workdir), num_images=2, pixel=(3, 12),
+                             query_image=1)
+    for out, tool, pictures in ((relax_out, "relax", 2), (attention_out, "attention", 1),
+                                (similarity_out, "patch_similarity", 1)):
+        assert len(out["pictures"]) == pictures
+        for path in out["pictures"]:
+            assert (workdir / "analysis" / path.split("/")[-1]).stat().st_size > 1000
+        saved = json.loads((workdir / "analysis" / f"{tool}_step_3.json").read_text())
+        assert saved["step"] == 3 and saved["tool"] == out["tool"]
+    assert np.asarray(relax_out["images"][0]["importance"]).shape == (16, 16)
+    assert np.asarray(attention_out["attention"]).shape == (2, 2, 2, 2)
+    similarity = np.asarray(similarity_out["similarity"])
+    assert similarity_out["patch"] == [0, 1] and similarity[1, 0, 1] == pytest.approx(1.0)
+
+
+def test_the_command_refuses_what_it_cannot_do(tmp_path):
+    from jax_ssl.analysis import job
+    workdir = str(_workdir(tmp_path, "resnet"))
+    with pytest.raises(ValueError, match="needs a ViT's patch tokens"):
+        job.run("attention", workdir)
+    with pytest.raises(ValueError, match="unknown tool"):
+        job.run("gradcam", workdir)
+    vit_workdir = str(_workdir(tmp_path, "vit"))
+    with pytest.raises(ValueError, match="outside the 16x16 pixels"):
+        job.run("patch-similarity", vit_workdir, num_images=1, pixel=(20, 3))
+    with pytest.raises(ValueError, match="query_image"):
+        job.run("patch-similarity", vit_workdir, num_images=2, query_image=2)
