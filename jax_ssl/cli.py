@@ -199,13 +199,10 @@ def _analyze_main(argv):
     if len(argv) != 2 or argv[1] not in ANALYZE_TOOLS:
         raise app.UsageError(f"name one tool: {' | '.join(ANALYZE_TOOLS)} (got {argv[1:]}).")
     values = flags.FLAGS
-    pixel = None
-    if values.pixel:
-        try:
-            pixel = tuple(int(v) for v in values.pixel.split(","))
-            assert len(pixel) == 2
-        except (ValueError, AssertionError):
-            _fail(f"--pixel={values.pixel!r} is not Y,X (two integers, e.g. --pixel=14,9).")
+    try:
+        pixel = parse_pixel(values.pixel) if values.pixel else None
+    except ValueError as e:
+        _fail(str(e))
     _quiet_absl()
     from jax_ssl import checkpoints
     from jax_ssl.analysis import job
@@ -218,6 +215,14 @@ def _analyze_main(argv):
     except (eval_job.NoCheckpoint, checkpoints.DamagedCheckpoint, ValueError,
             ImportError) as e:
         _fail(str(e), status=1)
+
+
+def parse_pixel(text: str) -> tuple[int, int]:
+    """``--pixel``'s "Y,X" → (y, x)."""
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+        raise ValueError(f"--pixel={text!r} is not Y,X (two integers, e.g. --pixel=14,9).")
+    return int(parts[0]), int(parts[1])
 
 
 def analyze():

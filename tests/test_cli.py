@@ -165,5 +165,6 @@ def test_the_trainers_and_the_eval_jobs_own_errors_are_one_line(tmp_path):
     out = run(BIN / "jax-ssl-analyze", "relax", "--workdir", tmp_path, timeout=120)
     assert out.returncode == 1
     assert _last_stderr_line(out).startswith("jax-ssl-analyze: no checkpoints in ")
-    out = run(BIN / "jax-ssl-analyze", "attention", "--workdir", tmp_path, "--pixel=3")
-    assert out.returncode == 2 and "is not Y,X" in _last_stderr_line(out)
+    with pytest.raises(ValueError, match="is not Y,X"):
+        cli.parse_pixel("3")
+    assert cli.parse_pixel("14,9") == (14, 9)

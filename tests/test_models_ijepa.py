@@ -184,7 +184,8 @@ def _drawn(batch_size=8, devices=1, seed=3, **kw):
     sampler = ijepa.MultiBlockMaskSampler(**{"grid_size": 14, **kw})
     key = jax.random.PRNGKey(seed)
     if devices == 1:
-        return sampler, jax.device_get(sampler.draw(key, jnp.arange(batch_size)))
+        return sampler, jax.device_get(jax.jit(
+            lambda k: sampler.draw(k, jnp.arange(batch_size)))(key))
     share = batch_size // devices
     axis = parallel.DATA_AXIS
 

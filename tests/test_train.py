@@ -103,10 +103,10 @@ def init(config, batch):
 # that it learned (below).
 TRAINED_ON_EIGHT_DEVICES_ELSEWHERE = {"simclr", "swav", "dino", "moco_v3",
                                       *config_lib.PRETEXT_METHODS}
-# Barlow Twins' and VICReg's runs (15-20 s each) too: their losses equal the global
-# batch's on 8 devices (test_multidevice.py), and BYOL's run trains the same two-view
-# step with a symmetric loss.
-TRAINED_ON_EIGHT_DEVICES_ELSEWHERE |= {"barlow_twins", "vicreg"}
+# Barlow Twins', VICReg's and BYOL's runs (15-20 s each) too: their losses equal the
+# global batch's on 8 devices (test_multidevice.py), SimCLR's 8-device step is the same
+# two-view step, and DINOv2's resumed run trains an EMA teacher.
+TRAINED_ON_EIGHT_DEVICES_ELSEWHERE |= {"barlow_twins", "vicreg", "byol"}
 # iBOT's run (45-65 s) is in the slow set too: its 8-device step equals the 1-device one
 # (masks, patch center, both losses), and the layout the evaluation job restores is
 # checked below without training. So are DINOv2's, I-JEPA's and QB-Heat's (30-40 s
@@ -222,11 +222,13 @@ STEP_VARIANTS = {"dinov2:sinkhorn": ("dinov2", {"dinov2.centering": "sinkhorn_kn
 # QB-Heat's ResNet step is slow: the ResNet's synchronised BN over 8 devices is
 # test_models_resnet's, and QB-Heat's ResNet path is tested in test_models_qbheat.
 # SwAV's too: its loss, Sinkhorn codes and queue on 8 devices are tested on their own
-# (test_multidevice.py, test_swav_queue_fills_per_device_and_is_used).
-@pytest.mark.parametrize("method", ["simclr", "ibot", "dinov2:sinkhorn", "ijepa", "qbheat",
-                                    "pirl",
+# (test_multidevice.py, test_swav_queue_fills_per_device_and_is_used); and iBOT's: its
+# losses and patch center are test_multidevice.py's cases, and DINOv2's step runs the
+# masked student, block masks and multi-crop teacher on 8 devices.
+@pytest.mark.parametrize("method", ["simclr", "dinov2:sinkhorn", "ijepa", "qbheat", "pirl",
                                     *(pytest.param(m, marks=pytest.mark.slow) for m in (
-                                        "swav", "dino", "dinov2", "qbheat:resnet", "jigsaw"))])
+                                        "swav", "ibot", "dino", "dinov2", "qbheat:resnet",
+                                        "jigsaw"))])
 def test_eight_device_step_equals_one_device_step(method):
     """PIRL: its memory bank split over the 8 devices, updated as on one."""
     method, overrides = STEP_VARIANTS.get(method, (method, {}))
