@@ -84,11 +84,16 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
                 num_masks=num_masks, log=_log))
             fig, axes = plt.subplots(1, 4, figsize=(12, 3))
             axes[0].imshow(_show(image))
-            for ax, name in zip(axes[1:], ("importance", "uncertainty", "u_relax"),
-                                strict=True):
+            importance = result["importance"]
+            shown = {"importance": importance, "uncertainty": result["uncertainty"],
+                     # on the importance's scale, the uncertain pixels left out (clear)
+                     "U-RELAX": np.ma.masked_where(result["u_relax"] == 0, importance)}
+            for ax, (name, values) in zip(axes[1:], shown.items(), strict=True):
                 ax.imshow(_show(image), alpha=0.5)
-                ax.imshow(result[name], cmap="jet", alpha=0.5)
-                ax.set_title(name.replace("_", "-").replace("u-relax", "U-RELAX"))
+                limits = {} if name == "uncertainty" else dict(vmin=importance.min(),
+                                                               vmax=importance.max())
+                ax.imshow(values, cmap="jet", alpha=0.5, **limits)
+                ax.set_title(name)
             for ax in axes:
                 ax.axis("off")
             save(fig, f"image_{i}")
