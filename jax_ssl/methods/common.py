@@ -78,6 +78,12 @@ def build_masked_vit(config, axis_name: str | None, *, teacher: bool = False) ->
     return backbone
 
 
+def patch_grid(config, images) -> tuple[int, int]:
+    """The (rows, columns) of ``config``'s ViT patches over ``images`` [..., H, W, C]."""
+    patch = build_backbone(config, None).patch_size
+    return images.shape[-3] // patch, images.shape[-2] // patch
+
+
 def pooled(features):
     """A backbone's image representation: ResNet's pooled map or ViT's CLS token."""
     return features["cls"] if isinstance(features, dict) else features

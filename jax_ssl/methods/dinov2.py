@@ -87,11 +87,6 @@ def network(config, axis_name, *, teacher: bool = False):
     return DINOv2Network(backbone, head, patch_head)
 
 
-def _grid(config, images):
-    patch = network(config, None).backbone.patch_size
-    return images.shape[-3] // patch, images.shape[-2] // patch
-
-
 def _mask_ratios(config, num_slots: int) -> np.ndarray:
     """The collate's ``torch.linspace(min, max, n + 1)`` (float32) for n masked slots."""
     cfg = config.dinov2
@@ -195,7 +190,7 @@ def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     global_views = batch["global_views"]  # [B, 2, H, W, C]
     b, num_global = global_views.shape[:2]
     masks = global_crop_masks(common.mask_key(config, step), config, b,
-                              _grid(config, global_views), axis_name)
+                              common.patch_grid(config, global_views), axis_name)
     masked_tokens, valid, weights = _masked_tokens(config, masks, axis_name)
 
     student = network(config, axis_name)

@@ -67,11 +67,6 @@ def network(config, axis_name, *, teacher: bool = False):
     return IBOTNetwork(backbone, head)
 
 
-def _grid(config, images):
-    patch = network(config, None).backbone.patch_size
-    return images.shape[-3] // patch, images.shape[-2] // patch
-
-
 def global_crop_masks(rng, config, batch_size: int, num_crops: int, grid, axis_name):
     """[num_crops, B, H·W] bool: crop c of local image i is masked with probability
     ``mask_probability`` at ratio U(pred_ratio ± pred_ratio_var), from keys of (c, the
@@ -122,7 +117,7 @@ def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     global_views = batch["global_views"]  # [B, 2, H, W, C]
     b, num_global = global_views.shape[:2]
     masks = global_crop_masks(common.mask_key(config, step), config, b, num_global,
-                              _grid(config, global_views), axis_name)
+                              common.patch_grid(config, global_views), axis_name)
     masks = masks.reshape(num_global * b, -1)  # view-major
     student = network(config, axis_name)
     run = functools.partial(student.apply, {"params": params}, train=True,

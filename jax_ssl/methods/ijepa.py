@@ -54,12 +54,6 @@ class IJEPANetwork(nn.Module):
                               target_valid=masks["target_valid"]), tokens
 
 
-def _grid(config, images):
-    """The images' patch grid (the masks' and the predictor's)."""
-    patch = common.build_backbone(config, None).patch_size
-    return images.shape[1] // patch, images.shape[2] // patch
-
-
 def sampler(config, grid) -> ijepa.MultiBlockMaskSampler:
     cfg = config.ijepa
     return ijepa.MultiBlockMaskSampler(
@@ -84,21 +78,21 @@ def network(config, axis_name, grid):
 def _masks(config, step, images, axis_name):
     batch_size = images.shape[0]
     ids = device_index(axis_name) * batch_size + jnp.arange(batch_size)
-    return sampler(config, _grid(config, images)).draw(common.mask_key(config, step), ids,
-                                                       axis_name=axis_name)
+    grid = common.patch_grid(config, images)
+    return sampler(config, grid).draw(common.mask_key(config, step), ids, axis_name=axis_name)
 
 
 def init(rng, config, batch):
     images = batch["image"]
-    params, state = common.init_network(network(config, None, _grid(config, images)), rng,
-                                        images, masks=_masks(config, 0, images, None))
+    net = network(config, None, common.patch_grid(config, images))
+    params, state = common.init_network(net, rng, images, masks=_masks(config, 0, images, None))
     return params, common.init_teacher(params, state)
 
 
 def loss_fn(params, state, batch, rng, step, *, config, axis_name):
     images = batch["image"]
     masks = _masks(config, step, images, axis_name)
-    student = network(config, axis_name, _grid(config, images))
+    student = network(config, axis_name, common.patch_grid(config, images))
     predictions, context = student.apply({"params": params}, images, masks, train=True,
                                          rngs={"dropout": rng})
     target = student.backbone.apply({"params": state["teacher"]["backbone"]}, images,
