@@ -183,16 +183,17 @@ EVAL_FLAGS = ["workdir", "step", "baselines", "batch_size", "per_layer", "vit_to
 
 ANALYZE_USAGE = """Looks inside a training run's backbone: pictures and numbers (README.md).
 
-usage: jax-ssl-analyze relax|attention|patch-similarity --workdir DIR [--step N]
-                       [--num_images K] [--num_masks N] [--threshold F]
-                       [--pixel Y,X] [--query_image I] [--seed S]
+usage: jax-ssl-analyze relax|attention|patch-similarity|embed-map --workdir DIR
+                       [--step N] [--num_images K] [--num_masks N] [--threshold F]
+                       [--pixel Y,X] [--query_image I] [--num_points P] [--seed S]
 
 Writes DIR/analysis/<tool>_step_N_*.png and <tool>_step_N.json. attention and
-patch-similarity need a ViT; relax works on any backbone.
+patch-similarity need a ViT; relax and embed-map work on any backbone. embed-map needs
+the analysis extra (pip install 'jax-ssl[analysis]').
 """
-ANALYZE_TOOLS = ("relax", "attention", "patch-similarity")
+ANALYZE_TOOLS = ("relax", "attention", "patch-similarity", "embed-map")
 ANALYZE_FLAGS = ["workdir", "step", "num_images", "num_masks", "threshold", "pixel",
-                 "query_image", "seed"]
+                 "query_image", "num_points", "seed"]
 
 
 def _analyze_main(argv):
@@ -211,7 +212,8 @@ def _analyze_main(argv):
     try:
         job.run(argv[1], values.workdir, step=values.step, num_images=values.num_images,
                 num_masks=values.num_masks, pixel=pixel, query_image=values.query_image,
-                threshold=values.threshold, seed=values.seed)
+                threshold=values.threshold, num_points=values.num_points,
+                seed=values.seed)
     except (eval_job.NoCheckpoint, checkpoints.DamagedCheckpoint, ValueError,
             ImportError) as e:
         _fail(str(e), status=1)
@@ -240,7 +242,10 @@ def analyze():
                         "the image's centre).")
     flags.DEFINE_integer("query_image", 0, "patch-similarity: the image the query pixel is "
                          "in.", lower_bound=0)
-    flags.DEFINE_integer("seed", 0, "relax: the masks' seed.")
+    flags.DEFINE_integer("num_points", 2000, "embed-map: images of the eval split to map.",
+                         lower_bound=12)
+    flags.DEFINE_integer("seed", 0, "relax: the masks' seed; embed-map: the maps' and the "
+                         "corruptions'.")
     flags.mark_flags_as_required(["workdir"])
     _run(_analyze_main, ANALYZE_USAGE, ANALYZE_FLAGS)
 

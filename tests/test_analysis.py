@@ -1,10 +1,11 @@
-"""The analysis tools' cores: RELAX, CLS attention maps, patch-similarity maps."""
+"""The analysis tools' cores: RELAX, CLS attention maps, patch-similarity maps, embedding
+maps; and the command on a checkpoint."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_ssl.analysis import maps, relax
+from jax_ssl.analysis import embed_map, maps, relax
 from jax_ssl.models import resnet, vit
 
 KEY = jax.random.PRNGKey(0)
@@ -109,6 +110,75 @@ def test_bad_arguments_are_clear_errors():
         maps.keep_mass(np.ones((2, 2)), 0.0)
 
 
+def test_embed_map_knn_accuracy_and_trustworthiness_by_hand():
+    # k = 3 on a line: the point at 3 (label 1) sees 0, 1, 2 (label 0) and the point at
+    # 12 (label 0) sees 10, 11 (label 1) and 3: those two are wrong, the five others right.
+    line = np.array([[0.0], [1], [2], [3], [10], [11], [12]]) * [1.0, 0.0]
+    assert embed_map.knn_accuracy(line, np.array([0, 0, 0, 1, 1, 1, 0]), k=3) == (
+        pytest.approx(5 / 7))
+    # k = 1: each point's nearest other point has the other label (itself would not)
+    line = np.array([[0.0], [1], [5], [7]]) * [1.0, 0.0]
+    assert embed_map.knn_accuracy(line, np.array([0, 1, 1, 0]), k=1) == 0.0
+    features = np.random.default_rng(0).standard_normal((60, 8))
+    assert embed_map.trustworthiness(features, features) == pytest.approx(1.0)
+    shuffled = features[np.random.default_rng(1).permutation(60)]
+    assert embed_map.trustworthiness(features, shuffled) < 0.6
+
+
+def test_embed_map_corruptions_are_the_stated_ones():
+    rng = np.random.default_rng(0)
+    x = embed_map.unit_rows(rng.standard_normal((400, 64)))
+    with_outliers = embed_map.with_outliers(x, rng)
+    assert with_outliers.shape == (420, 64)  # 5% more
+    np.testing.assert_array_equal(with_outliers[:400], x)
+    np.testing.assert_allclose(np.linalg.norm(with_outliers, axis=1), 1.0, rtol=1e-6)
+    noisy = embed_map.with_noise(x, rng)
+    np.testing.assert_allclose(np.linalg.norm(noisy, axis=1), 1.0, rtol=1e-6)
+    # noise of norm 0.5 beside a unit vector turns it by atan(0.5): a chord of 0.46
+    moved = np.linalg.norm(noisy - x, axis=1)
+    assert 0.42 < moved.mean() < 0.50 and moved.min() > 0.2
+
+
+def test_embed_maps_keep_well_separated_clusters_and_say_what_they_cost():
+    rng = np.random.default_rng(0)
+    centres = np.eye(16)[:4] * 3.0
+    labels = np.repeat(np.arange(4), 40)
+    features = centres[labels] + 0.1 * rng.standard_normal((160, 16))
+    out = embed_map.compare(features, labels, sizes=(40, 160), log=lambda _: None)
+    assert out["features"]["kNN"] == 1.0 and out["points"] == 160
+    assert set(out["maps"]) == set(embed_map.MAPS)
+    for method, result in out["maps"].items():
+        assert result["points"].shape == (160, 2), method
+        assert result["trustworthiness"] > 0.9 and result["kNN"] > 0.95, (method, result)
+        for corruption in ("outliers", "noise"):
+            assert result[corruption]["kNN"] > 0.9, (method, corruption, result)
+        assert sorted(result["seconds"]) == [40, 160]
+        assert all(seconds > 0 for seconds in result["seconds"].values())
+    graph = out["maps"]["Mapper"]["graph"]
+    assert graph["covered"] > 0.9 and len(graph["positions"]) == len(graph["nodes"])
+    assert all(len(set(labels[members])) == 1 for members in graph["nodes"])  # no mixing
+    # each point at the mean position of its nodes
+    placed = np.zeros((160, 2))
+    count = np.zeros(160)
+    for node, members in enumerate(graph["nodes"]):
+        placed[members] += graph["positions"][node]
+        count[members] += 1
+    covered = count > 0
+    np.testing.assert_allclose(out["maps"]["Mapper"]["points"][covered],
+                               placed[covered] / count[covered, None], rtol=1e-6)
+
+
+def test_embed_map_without_its_extra_says_how_to_get_it(monkeypatch, tmp_path):
+    import sys
+
+    from jax_ssl.analysis import job
+    monkeypatch.setitem(sys.modules, "umap", None)  # import umap → ImportError
+    with pytest.raises(ImportError, match=r"umap-learn.*pip install 'jax-ssl\[analysis\]'"):
+        embed_map.require_libraries()
+    with pytest.raises(ImportError, match="umap-learn"):  # before looking for a checkpoint
+        job.run("embed-map", str(tmp_path / "no_run"))
+
+
 # --- The command on a checkpoint (saved without training: nothing to compile but the
 # tools).
 
@@ -144,8 +214,10 @@ def test_the_tools_write_their_pictures_and_numbers(tmp_path):
     attention_out = job.run("attention", str(workdir), num_images=2)
     similarity_out = job.run("patch-similarity", str(workdir), num_images=2, pixel=(3, 12),
                              query_image=1)
+    map_out = job.run("embed-map", str(workdir), num_points=40)
     for out, tool, pictures in ((relax_out, "relax", 2), (attention_out, "attention", 1),
-                                (similarity_out, "patch_similarity", 1)):
+                                (similarity_out, "patch_similarity", 1),
+                                (map_out, "embed_map", 2)):
         assert len(out["pictures"]) == pictures
         for path in out["pictures"]:
             assert (workdir / "analysis" / path.split("/")[-1]).stat().st_size > 1000
@@ -155,6 +227,13 @@ def test_the_tools_write_their_pictures_and_numbers(tmp_path):
     assert np.asarray(attention_out["attention"]).shape == (2, 2, 2, 2)
     similarity = np.asarray(similarity_out["similarity"])
     assert similarity_out["patch"] == [0, 1] and similarity[1, 0, 1] == pytest.approx(1.0)
+    assert map_out["points"] == 40 and set(map_out["maps"]) == set(embed_map.MAPS)
+    assert sorted(map_out["maps"]["UMAP"]["seconds"], key=int) == ["12", "20", "40"]
+    assert np.asarray(map_out["coordinates"]["t-SNE"]).shape == (40, 2)
+    table = job.format_table(map_out).splitlines()
+    assert table[0].endswith("| s @ 12 | s @ 20 | s @ 40 |") and len(table) == 2 + 4 + 2
+    umap_row = next(row for row in table if row.startswith("| UMAP |")).split(" | ")
+    assert float(umap_row[2]) == pytest.approx(map_out["maps"]["UMAP"]["kNN"], abs=5e-4)
 
 
 def test_the_command_refuses_what_it_cannot_do(tmp_path):

@@ -33,8 +33,8 @@ def test_console_script_help_lists_its_flags_and_the_usage(script, flags):
     usage = {"jax-ssl-train": "usage: jax-ssl-train --config CONFIG --workdir DIR "
                               "[--config.KEY=VALUE ...]\n",
              "jax-ssl-eval": "usage: jax-ssl-eval --workdir DIR [--step N]",
-             "jax-ssl-analyze": "usage: jax-ssl-analyze relax|attention|patch-similarity "
-                                "--workdir DIR [--step N]\n"}[script]
+             "jax-ssl-analyze": "usage: jax-ssl-analyze relax|attention|patch-similarity"
+                                "|embed-map --workdir DIR\n"}[script]
     assert usage in out.stdout  # the usage line whole, not joined to the next
 
 

@@ -2,8 +2,9 @@
 
 Restores the backbone as the evaluation job does (the teacher for the methods that
 evaluate it), takes the first ``num_images`` images of the eval split through the
-evaluation transform, and writes PNGs and a JSON of the numbers to ``W/analysis/``
-(``<tool>_step_N.json``, ``<tool>_step_N_*.png``).
+evaluation transform (embed-map: the features of its first ``num_points``), and writes
+PNGs and a JSON of the numbers to ``W/analysis/`` (``<tool>_step_N.json``,
+``<tool>_step_N_*.png``).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import jax
 import numpy as np
 import tensorflow as tf
 
-from jax_ssl.analysis import maps, relax
+from jax_ssl.analysis import embed_map, maps, relax
 from jax_ssl.cli import ANALYZE_TOOLS as TOOLS
 from jax_ssl.data import pipeline, recipes, sources
 from jax_ssl.evaluate import job as eval_job
@@ -27,17 +28,37 @@ def _log(message: str):
         print(message, flush=True)
 
 
-def eval_images(config, num_images: int) -> np.ndarray:
-    """The first ``num_images`` of the eval split, as the evaluation job transforms them."""
+def _eval_source(config):
     data = config.data
     source = sources.get_source(data.source, data.eval_split, data_dir=data.get("data_dir"),
                                 image_size=data.get("image_size"))
     recipe = recipes.make_recipe("eval", size=data.crop_size,
                                  resize_size=data.eval_resize_size,
                                  normalization=data.recipe_kwargs.normalization)
-    batch = next(iter(pipeline.eval_batches(source, recipe, global_batch_size=num_images,
-                                            process_index=0, process_count=1)))
-    return np.asarray(batch["image"])
+    return source, recipe
+
+
+def _first_examples(config, count: int, batch_size: int):
+    """Yields (images, labels) numpy batches of the eval split until ``count`` examples
+    (the last batch cut to it), as the evaluation job transforms them."""
+    source, recipe = _eval_source(config)
+    if count > source.num_examples:
+        raise ValueError(f"the {source.split} split has {source.num_examples} examples, "
+                         f"fewer than the {count} asked for.")
+    left = count
+    for batch in pipeline.eval_batches(source, recipe, global_batch_size=batch_size,
+                                       process_index=0, process_count=1):
+        keep = min(left, int(np.asarray(batch["mask"]).sum()))
+        yield np.asarray(batch["image"])[:keep], np.asarray(batch["label"])[:keep]
+        left -= keep
+        if left == 0:
+            return
+
+
+def eval_images(config, num_images: int) -> np.ndarray:
+    """The first ``num_images`` of the eval split, as the evaluation job transforms them."""
+    return np.concatenate([images for images, _ in
+                           _first_examples(config, num_images, num_images)])
 
 
 def _show(image: np.ndarray) -> np.ndarray:
@@ -48,19 +69,21 @@ def _show(image: np.ndarray) -> np.ndarray:
 
 def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4,
         num_masks: int = 3000, pixel: tuple[int, int] | None = None, query_image: int = 0,
-        threshold: float = 0.6, seed: int = 0) -> dict:
+        threshold: float = 0.6, num_points: int = 2000, seed: int = 0) -> dict:
     """Runs ``tool`` and writes its outputs; returns the JSON's dict (with the paths)."""
     if tool not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}.")
+    if tool == "embed-map":
+        embed_map.require_libraries()
     config, step, backbone, variables = eval_job.restore_backbone(workdir, step)
-    if tool != "relax":
+    if tool in ("attention", "patch-similarity"):
         maps.require_vit(backbone, tool)
     if tool == "patch-similarity" and not 0 <= query_image < num_images:
         raise ValueError(f"--query_image={query_image} is not one of the {num_images} images "
                          f"(0 … {num_images - 1}).")
-    images = eval_images(config, num_images)
+    images = None if tool == "embed-map" else eval_images(config, num_images)
     if pixel is not None:
-        patch = maps.pixel_to_patch(pixel, images.shape[1:3], backbone.patch_size)
+        maps.pixel_to_patch(pixel, images.shape[1:3], backbone.patch_size)  # checks it
     plt = eval_layers.pyplot("the analysis pictures")
     directory = os.path.join(workdir, "analysis")
     tf.io.gfile.makedirs(directory)
@@ -75,71 +98,172 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
         out["pictures"].append(path)
 
     if tool == "relax":
-        embed = jax.jit(lambda x: common.pooled(backbone.apply(variables, x, train=False)))
-        out["images"] = []
-        for i, image in enumerate(images):
-            _log(f"relax: image {i + 1}/{num_images}")
-            result = jax.device_get(relax.relax(
-                embed, image, jax.random.fold_in(jax.random.PRNGKey(seed), i),
-                num_masks=num_masks, log=_log))
-            fig, axes = plt.subplots(1, 4, figsize=(12, 3))
-            axes[0].imshow(_show(image))
-            importance = result["importance"]
-            shown = {"importance": importance, "uncertainty": result["uncertainty"],
-                     # on the importance's scale, the uncertain pixels left out (clear)
-                     "U-RELAX": np.ma.masked_where(result["u_relax"] == 0, importance)}
-            for ax, (name, values) in zip(axes[1:], shown.items(), strict=True):
-                ax.imshow(_show(image), alpha=0.5)
-                limits = {} if name == "uncertainty" else dict(vmin=importance.min(),
-                                                               vmax=importance.max())
-                ax.imshow(values, cmap="jet", alpha=0.5, **limits)
-                ax.set_title(name)
-            for ax in axes:
-                ax.axis("off")
-            save(fig, f"image_{i}")
-            out["images"].append({k: np.asarray(result[k]).round(6).tolist()
-                                  for k in ("importance", "uncertainty", "u_relax")})
+        out.update(_relax(plt, save, backbone, variables, images, num_masks, seed))
     elif tool == "attention":
-        attention = np.asarray(maps.cls_attention(backbone, variables, images))
-        kept = maps.keep_mass(attention, threshold)
-        heads = attention.shape[1]
-        fig, axes = plt.subplots(num_images, heads + 2, figsize=(2 * (heads + 2),
-                                                                 2 * num_images),
-                                 squeeze=False)
-        for i in range(num_images):
-            axes[i, 0].imshow(_show(images[i]))
-            for h in range(heads):
-                axes[i, h + 1].imshow(attention[i, h], cmap="inferno")
-                axes[i, h + 1].contour(kept[i, h], levels=[0.5], colors="white",
-                                       linewidths=0.8)
-            axes[i, -1].imshow(attention[i].mean(0), cmap="inferno")
-            for ax in axes[i]:
-                ax.axis("off")
-        for h in range(heads):
-            axes[0, h + 1].set_title(f"head {h}")
-        axes[0, -1].set_title("mean")
-        save(fig, "heads")
-        out.update(threshold=threshold, attention=attention.round(6).tolist(),
-                   kept_fraction_of_patches=kept.mean(axis=(-2, -1)).round(4).tolist())
+        out.update(_attention(plt, save, backbone, variables, images, threshold))
+    elif tool == "patch-similarity":
+        out.update(_patch_similarity(plt, save, backbone, variables, images, pixel,
+                                     query_image))
     else:
-        if pixel is None:  # the query image's centre
-            pixel = (images.shape[1] // 2, images.shape[2] // 2)
-            patch = maps.pixel_to_patch(pixel, images.shape[1:3], backbone.patch_size)
-        features = maps.patch_features(backbone, variables, images)
-        similarity = np.asarray(maps.similarity_maps(features, query_image, patch))
-        fig, axes = plt.subplots(2, num_images, figsize=(2.2 * num_images, 4.4),
-                                 squeeze=False)
-        for i in range(num_images):
-            axes[0, i].imshow(_show(images[i]))
-            axes[1, i].imshow(similarity[i], cmap="viridis", vmin=-1, vmax=1)
-            for ax in axes[:, i]:
-                ax.axis("off")
-        axes[0, query_image].scatter([pixel[1]], [pixel[0]], c="red", s=30, marker="x")
-        axes[0, query_image].set_title("query")
-        save(fig, "maps")
-        out.update(pixel=list(pixel), patch=list(patch), query_image=query_image,
-                   similarity=similarity.round(6).tolist())
+        out.update(_embed_map(plt, save, config, backbone, variables, num_points, seed))
     with tf.io.gfile.GFile(f"{prefix}.json", "w") as f:
         json.dump(out, f)
     _log(f"{tool}: wrote {', '.join(out['pictures'])} and {prefix}.json")
     return out
+
+
+def _relax(plt, save, backbone, variables, images, num_masks, seed) -> dict:
+    embed = jax.jit(lambda x: common.pooled(backbone.apply(variables, x, train=False)))
+    out = []
+    for i, image in enumerate(images):
+        _log(f"relax: image {i + 1}/{len(images)}")
+        result = jax.device_get(relax.relax(
+            embed, image, jax.random.fold_in(jax.random.PRNGKey(seed), i),
+            num_masks=num_masks, log=_log))
+        fig, axes = plt.subplots(1, 4, figsize=(12, 3))
+        axes[0].imshow(_show(image))
+        importance = result["importance"]
+        shown = {"importance": importance, "uncertainty": result["uncertainty"],
+                 # on the importance's scale, the uncertain pixels left out (clear)
+                 "U-RELAX": np.ma.masked_where(result["u_relax"] == 0, importance)}
+        for ax, (name, values) in zip(axes[1:], shown.items(), strict=True):
+            ax.imshow(_show(image), alpha=0.5)
+            limits = {} if name == "uncertainty" else dict(vmin=importance.min(),
+                                                           vmax=importance.max())
+            ax.imshow(values, cmap="jet", alpha=0.5, **limits)
+            ax.set_title(name)
+        for ax in axes:
+            ax.axis("off")
+        save(fig, f"image_{i}")
+        out.append({k: np.asarray(result[k]).round(6).tolist()
+                    for k in ("importance", "uncertainty", "u_relax")})
+    return {"images": out}
+
+
+def _attention(plt, save, backbone, variables, images, threshold) -> dict:
+    attention = np.asarray(maps.cls_attention(backbone, variables, images))
+    kept = maps.keep_mass(attention, threshold)
+    count, heads = attention.shape[:2]
+    fig, axes = plt.subplots(count, heads + 2, figsize=(2 * (heads + 2), 2 * count),
+                             squeeze=False)
+    for i in range(count):
+        axes[i, 0].imshow(_show(images[i]))
+        for h in range(heads):
+            axes[i, h + 1].imshow(attention[i, h], cmap="inferno")
+            axes[i, h + 1].contour(kept[i, h], levels=[0.5], colors="white", linewidths=0.8)
+        axes[i, -1].imshow(attention[i].mean(0), cmap="inferno")
+        for ax in axes[i]:
+            ax.axis("off")
+    for h in range(heads):
+        axes[0, h + 1].set_title(f"head {h}")
+    axes[0, -1].set_title("mean")
+    save(fig, "heads")
+    return {"threshold": threshold, "attention": attention.round(6).tolist(),
+            "kept_fraction_of_patches": kept.mean(axis=(-2, -1)).round(4).tolist()}
+
+
+def _patch_similarity(plt, save, backbone, variables, images, pixel, query_image) -> dict:
+    if pixel is None:  # the query image's centre
+        pixel = (images.shape[1] // 2, images.shape[2] // 2)
+    patch = maps.pixel_to_patch(pixel, images.shape[1:3], backbone.patch_size)
+    features = maps.patch_features(backbone, variables, images)
+    similarity = np.asarray(maps.similarity_maps(features, query_image, patch))
+    count = len(images)
+    fig, axes = plt.subplots(2, count, figsize=(2.2 * count, 4.4), squeeze=False)
+    for i in range(count):
+        axes[0, i].imshow(_show(images[i]))
+        axes[1, i].imshow(similarity[i], cmap="viridis", vmin=-1, vmax=1)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    axes[0, query_image].scatter([pixel[1]], [pixel[0]], c="red", s=30, marker="x")
+    axes[0, query_image].set_title("query")
+    save(fig, "maps")
+    return {"pixel": list(pixel), "patch": list(patch), "query_image": query_image,
+            "similarity": similarity.round(6).tolist()}
+
+
+def _embed_map(plt, save, config, backbone, variables, num_points, seed) -> dict:
+    embed = jax.jit(lambda x: common.pooled(backbone.apply(variables, x, train=False)))
+    features, labels = [], []
+    for images, batch_labels in _first_examples(config, num_points, batch_size=256):
+        features.append(np.asarray(embed(images), np.float32))
+        labels.append(batch_labels)
+        _log(f"embed-map: features of {sum(map(len, labels))}/{num_points} images")
+    sizes = tuple(sorted({max(num_points // d, embed_map.NEIGHBOURS + 2) for d in (8, 4, 2, 1)}))
+    result = embed_map.compare(np.concatenate(features), np.concatenate(labels),
+                               sizes=sizes, seed=seed, log=_log)
+    labels = np.concatenate(labels)
+    class_names = _eval_source(config)[0].class_names or tuple(
+        str(c) for c in range(labels.max() + 1))
+    _draw_maps(plt, save, result, labels, class_names)
+    _draw_times(plt, save, result)
+    table = {method: {"trustworthiness": r["trustworthiness"], "kNN": r["kNN"],
+                      "outliers": r["outliers"], "noise": r["noise"],
+                      "seconds": {str(n): s for n, s in r["seconds"].items()}}
+             for method, r in result["maps"].items()}
+    mapper = result["maps"]["Mapper"]["graph"]
+    return {"points": result["points"], "features": result["features"],
+            "umap_compile_seconds": result["umap_compile_seconds"], "maps": table,
+            "mapper": {"nodes": len(mapper["nodes"]), "edges": len(mapper["edges"]),
+                       "covered": mapper["covered"]},
+            "coordinates": {m: np.round(r["points"], 4).tolist()
+                            for m, r in result["maps"].items()},
+            "labels": labels.tolist()}
+
+
+def format_table(out: dict) -> str:
+    """embed-map's JSON → a Markdown table: each map's trustworthiness and kNN accuracy,
+    clean, with outliers and with noise, and its wall times."""
+    sizes = list(next(iter(out["maps"].values()))["seconds"])
+    rows = [f"| map | trust. | kNN | trust. +5% outliers | kNN +5% outliers | trust. +noise "
+            f"| kNN +noise | {' | '.join(f's @ {n}' for n in sizes)} |",
+            "|---" * (7 + len(sizes)) + "|"]
+    for method, r in out["maps"].items():
+        cells = [r["trustworthiness"], r["kNN"], r["outliers"]["trustworthiness"],
+                 r["outliers"]["kNN"], r["noise"]["trustworthiness"], r["noise"]["kNN"]]
+        rows.append(f"| {method} | " + " | ".join(f"{c:.3f}" for c in cells) + " | "
+                    + " | ".join(f"{r['seconds'][n]:.2f}" for n in sizes) + " |")
+    return "\n".join(rows) + (
+        f"\n\n{out['points']} points, {embed_map.NEIGHBOURS} neighbours; kNN in the features "
+        f"themselves {out['features']['kNN']:.3f}; UMAP's one-off compilation "
+        f"{out['umap_compile_seconds']:.0f} s, not in its times.")
+
+
+def _draw_maps(plt, save, result, labels, class_names):
+    """The four maps side by side, points (Mapper: nodes) coloured by label."""
+    colours = plt.get_cmap("tab10" if len(class_names) <= 10 else "turbo")
+    norm = plt.Normalize(0, max(len(class_names) - 1, 1))
+    fig, axes = plt.subplots(1, len(embed_map.MAPS), figsize=(4.2 * len(embed_map.MAPS), 4.4))
+    for ax, (method, r) in zip(axes, result["maps"].items(), strict=True):
+        if r["graph"] is None:
+            ax.scatter(*r["points"].T, c=colours(norm(labels)), s=4, linewidths=0)
+        else:
+            graph = r["graph"]
+            positions = graph["positions"]
+            for i, j in graph["edges"]:
+                ax.plot(*positions[[i, j]].T, c="0.7", lw=0.6, zorder=1)
+            majority = [np.bincount(labels[m]).argmax() for m in graph["nodes"]]
+            sizes = [4 + 2 * len(m) for m in graph["nodes"]]
+            ax.scatter(*positions.T, c=colours(norm(np.array(majority))), s=sizes,
+                       edgecolors="k", linewidths=0.3, zorder=2)
+        ax.set_title(f"{method}: trust. {r['trustworthiness']:.2f}, kNN {r['kNN']:.2f}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if len(class_names) <= 10:
+        handles = [plt.Line2D([], [], marker="o", ls="", color=colours(norm(c)), label=name)
+                   for c, name in enumerate(class_names)]
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.02),
+                   ncol=len(class_names), frameon=False)
+    save(fig, "maps")
+
+
+def _draw_times(plt, save, result):
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    for method, r in result["maps"].items():
+        sizes = sorted(r["seconds"])
+        ax.plot(sizes, [r["seconds"][n] for n in sizes], marker="o", label=method)
+    ax.set(xscale="log", yscale="log", xlabel="points", ylabel="wall time (s)")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
+    save(fig, "times")
