@@ -186,14 +186,23 @@ ANALYZE_USAGE = """Looks inside a training run's backbone: pictures and numbers 
 usage: jax-ssl-analyze relax|attention|patch-similarity|embed-map --workdir DIR
                        [--step N] [--num_images K] [--num_masks N] [--threshold F]
                        [--pixel Y,X] [--query_image I] [--num_points P] [--seed S]
+       jax-ssl-analyze curate --workdir DIR --pool SOURCE --seed_set SOURCE
+                       [--pool_split S] [--seed_split S] [--retrieval sample|cluster]
+                       [--duplicate_similarity F] [--duplicate_neighbours K]
+                       [--neighbours K] [--num_clusters C] [--per_cluster M]
 
 Writes DIR/analysis/<tool>_step_N_*.png and <tool>_step_N.json. attention and
-patch-similarity need a ViT; relax and embed-map work on any backbone. embed-map needs
-the analysis extra (pip install 'jax-ssl[analysis]').
+patch-similarity need a ViT; relax, embed-map and curate work on any backbone. embed-map
+needs the analysis extra (pip install 'jax-ssl[analysis]'). curate de-duplicates the
+pool and retrieves from it the images near the seed set (DINOv2's curation); SOURCE is a
+data.source string (fashion_mnist, folder:PATH, tfds:NAME).
 """
-ANALYZE_TOOLS = ("relax", "attention", "patch-similarity", "embed-map")
+ANALYZE_TOOLS = ("relax", "attention", "patch-similarity", "embed-map", "curate")
+CURATE_FLAGS = ["pool", "pool_split", "seed_set", "seed_split", "retrieval",
+                "duplicate_similarity", "duplicate_neighbours", "neighbours", "num_clusters",
+                "per_cluster"]
 ANALYZE_FLAGS = ["workdir", "step", "num_images", "num_masks", "threshold", "pixel",
-                 "query_image", "num_points", "seed"]
+                 "query_image", "num_points", "seed", *CURATE_FLAGS]
 
 
 def _analyze_main(argv):
@@ -213,10 +222,19 @@ def _analyze_main(argv):
         job.run(argv[1], values.workdir, step=values.step, num_images=values.num_images,
                 num_masks=values.num_masks, pixel=pixel, query_image=values.query_image,
                 threshold=values.threshold, num_points=values.num_points,
-                seed=values.seed)
+                curation=curation_options(values), seed=values.seed)
     except (eval_job.NoCheckpoint, checkpoints.DamagedCheckpoint, ValueError,
             ImportError) as e:
         _fail(str(e), status=1)
+
+
+def curation_options(values) -> dict:
+    """The curate flags → ``analysis.job.run``'s ``curation``."""
+    return {"pool": values.pool, "pool_split": values.pool_split, "seed_set": values.seed_set,
+            "seed_split": values.seed_split, "mode": values.retrieval,
+            "threshold": values.duplicate_similarity,
+            "neighbours": values.duplicate_neighbours, "k": values.neighbours,
+            "num_clusters": values.num_clusters, "per_cluster": values.per_cluster}
 
 
 def parse_pixel(text: str) -> tuple[int, int]:
@@ -245,7 +263,26 @@ def analyze():
     flags.DEFINE_integer("num_points", 2000, "embed-map: images of the eval split to map.",
                          lower_bound=12)
     flags.DEFINE_integer("seed", 0, "relax: the masks' seed; embed-map: the maps' and the "
-                         "corruptions'.")
+                         "corruptions'; curate: k-means' and the draws'.")
+    flags.DEFINE_string("pool", None, "curate: the uncurated source (a data.source string).")
+    flags.DEFINE_string("pool_split", "train", "curate: the pool's split.")
+    flags.DEFINE_string("seed_set", None, "curate: the curated source whose neighbours are "
+                        "retrieved.")
+    flags.DEFINE_string("seed_split", "train", "curate: the seed set's split.")
+    flags.DEFINE_enum("retrieval", "sample", ["sample", "cluster"], "curate: the nearest "
+                      "pool images of each seed image, or balanced draws from the k-means "
+                      "clusters the seed images fall in.")
+    flags.DEFINE_float("duplicate_similarity", 0.6, "curate: cosine similarity above which "
+                       "two pool images are duplicates (DINOv2: 0.6).", lower_bound=-1.0,
+                       upper_bound=1.0)
+    flags.DEFINE_integer("duplicate_neighbours", 64, "curate: neighbours of each pool image "
+                         "searched for duplicates (DINOv2: 64).", lower_bound=1)
+    flags.DEFINE_integer("neighbours", 4, "curate --retrieval=sample: pool images per seed "
+                         "image (DINOv2: 4).", lower_bound=1)
+    flags.DEFINE_integer("num_clusters", 100, "curate --retrieval=cluster: k-means clusters "
+                         "of the pool.", lower_bound=1)
+    flags.DEFINE_integer("per_cluster", 100, "curate --retrieval=cluster: images drawn from "
+                         "each cluster a seed image falls in.", lower_bound=1)
     flags.mark_flags_as_required(["workdir"])
     _run(_analyze_main, ANALYZE_USAGE, ANALYZE_FLAGS)
 

@@ -236,6 +236,39 @@ def test_the_tools_write_their_pictures_and_numbers(tmp_path):
     assert float(umap_row[2]) == pytest.approx(map_out["maps"]["UMAP"]["kNN"], abs=5e-4)
 
 
+def _folder_with_copies(root, images, copies):
+    """images [N, H, W] uint8 as root/<class>/<i>.png, then each index in ``copies``
+    saved again as copy_<i>.png: a pool with planted exact duplicates."""
+    from PIL import Image
+    (root / "pool").mkdir(parents=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(root / "pool" / f"{i:03d}.png")
+    for i in copies:
+        Image.fromarray(images[i]).save(root / "pool" / f"copy_{i:03d}.png")
+    return f"folder:{root}"
+
+
+def test_curate_finds_planted_copies_and_lists_the_retrieved_files(tmp_path):
+    from jax_ssl.analysis import job
+    from jax_ssl.data import sources
+    workdir = _workdir(tmp_path, "vit")
+    digits = sources.digits("test", image_size=16)
+    images = np.stack([digits.load(np.int64(i)).numpy()[..., 0] for i in range(24)])
+    pool = _folder_with_copies(tmp_path / "pool_root", images, copies=[2, 5])
+    # exact copies only: a random-init ViT finds many different digits alike
+    options = dict(pool=pool, seed_set="digits", seed_split="test", threshold=0.9999, k=3)
+    out = job.run("curate", str(workdir), curation=options)
+    assert out["pool_size"] == 26 and out["seed_set_size"] == 299
+    groups = [sorted(p.rsplit("/", 1)[1] for p in g) for g in out["duplicate_group_paths"]]
+    assert ["002.png", "copy_002.png"] in groups and ["005.png", "copy_005.png"] in groups
+    assert len(out["removed"]) == len(out["duplicate_groups"]) == len(groups)
+    listing = (workdir / "analysis" / "curate_step_3_curated.txt").read_text().splitlines()
+    assert [int(line.split("\t")[0]) for line in listing] == out["curated"]
+    assert all(line.split("\t")[1].endswith(".png") for line in listing)
+    with pytest.raises(ValueError, match="curate needs --pool"):
+        job.run("curate", str(workdir), curation={"pool": pool})
+
+
 def test_the_command_refuses_what_it_cannot_do(tmp_path):
     from jax_ssl.analysis import job
     workdir = str(_workdir(tmp_path, "resnet"))

@@ -2,12 +2,14 @@
 
 Restores the backbone as the evaluation job does (the teacher for the methods that
 evaluate it), takes the first ``num_images`` images of the eval split through the
-evaluation transform (embed-map: the features of its first ``num_points``), and writes
-PNGs and a JSON of the numbers to ``W/analysis/`` (``<tool>_step_N.json``,
-``<tool>_step_N_*.png``).
+evaluation transform (embed-map: the features of its first ``num_points``; curate: the
+features of a pool and a seed set, over the mesh), and writes PNGs and a JSON of the
+numbers to ``W/analysis/`` (``<tool>_step_N.json``, ``<tool>_step_N_*.png``; curate:
+``curate_step_N_curated.txt``, one retrieved pool image per line).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -15,9 +17,11 @@ import jax
 import numpy as np
 import tensorflow as tf
 
-from jax_ssl.analysis import embed_map, maps, relax
+from jax_ssl import parallel
+from jax_ssl.analysis import curate, embed_map, maps, relax
 from jax_ssl.cli import ANALYZE_TOOLS as TOOLS
 from jax_ssl.data import pipeline, recipes, sources
+from jax_ssl.evaluate import features as eval_features
 from jax_ssl.evaluate import job as eval_job
 from jax_ssl.evaluate import layers as eval_layers
 from jax_ssl.methods import common
@@ -28,9 +32,12 @@ def _log(message: str):
         print(message, flush=True)
 
 
-def _eval_source(config):
+def _eval_source(config, name: str | None = None, split: str | None = None):
+    """(source, the evaluation recipe): the run's eval split, or split ``split`` of the
+    source ``name`` (a ``data.source`` string) read as the run reads its own."""
     data = config.data
-    source = sources.get_source(data.source, data.eval_split, data_dir=data.get("data_dir"),
+    source = sources.get_source(name or data.source, split or data.eval_split,
+                                data_dir=data.get("data_dir"),
                                 image_size=data.get("image_size"))
     recipe = recipes.make_recipe("eval", size=data.crop_size,
                                  resize_size=data.eval_resize_size,
@@ -61,6 +68,11 @@ def eval_images(config, num_images: int) -> np.ndarray:
                            _first_examples(config, num_images, num_images)])
 
 
+def _pooled(backbone, variables, images):
+    """[B, H, W, 3] → [B, D]: the representation the evaluation job probes."""
+    return common.pooled(backbone.apply(variables, images, train=False))
+
+
 def _show(image: np.ndarray) -> np.ndarray:
     """A normalised image back to [0, 1] for display (min-max per image)."""
     low, high = image.min(), image.max()
@@ -69,22 +81,31 @@ def _show(image: np.ndarray) -> np.ndarray:
 
 def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4,
         num_masks: int = 3000, pixel: tuple[int, int] | None = None, query_image: int = 0,
-        threshold: float = 0.6, num_points: int = 2000, seed: int = 0) -> dict:
-    """Runs ``tool`` and writes its outputs; returns the JSON's dict (with the paths)."""
+        threshold: float = 0.6, num_points: int = 2000, curation: dict | None = None,
+        seed: int = 0) -> dict:
+    """Runs ``tool`` and writes its outputs; returns the JSON's dict (with the paths).
+
+    ``curation`` (curate): {"pool": source, "pool_split", "seed_set": source,
+    "seed_split"} and ``curate.curate``'s keywords (mode, threshold, neighbours, k,
+    num_clusters, per_cluster).
+    """
     if tool not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}.")
     if tool == "embed-map":
         embed_map.require_libraries()
+    if tool == "curate" and not all((curation or {}).get(k) for k in ("pool", "seed_set")):
+        raise ValueError("curate needs --pool (the uncurated source) and --seed_set (the "
+                         "curated one), e.g. --pool=folder:/data/pool --seed_set=fashion_mnist.")
     config, step, backbone, variables = eval_job.restore_backbone(workdir, step)
     if tool in ("attention", "patch-similarity"):
         maps.require_vit(backbone, tool)
     if tool == "patch-similarity" and not 0 <= query_image < num_images:
         raise ValueError(f"--query_image={query_image} is not one of the {num_images} images "
                          f"(0 … {num_images - 1}).")
-    images = None if tool == "embed-map" else eval_images(config, num_images)
+    images = None if tool in ("embed-map", "curate") else eval_images(config, num_images)
     if pixel is not None:
         maps.pixel_to_patch(pixel, images.shape[1:3], backbone.patch_size)  # checks it
-    plt = eval_layers.pyplot("the analysis pictures")
+    plt = None if tool == "curate" else eval_layers.pyplot("the analysis pictures")
     directory = os.path.join(workdir, "analysis")
     tf.io.gfile.makedirs(directory)
     prefix = os.path.join(directory, f"{tool.replace('-', '_')}_step_{step}")
@@ -104,8 +125,11 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
     elif tool == "patch-similarity":
         out.update(_patch_similarity(plt, save, backbone, variables, images, pixel,
                                      query_image))
-    else:
+    elif tool == "embed-map":
         out.update(_embed_map(plt, save, config, backbone, variables, num_points, seed))
+    else:
+        out.update(_curate(config, backbone, variables, f"{prefix}_curated.txt", seed=seed,
+                           **curation))
     with tf.io.gfile.GFile(f"{prefix}.json", "w") as f:
         json.dump(out, f)
     _log(f"{tool}: wrote {', '.join(out['pictures'])} and {prefix}.json")
@@ -113,7 +137,7 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
 
 
 def _relax(plt, save, backbone, variables, images, num_masks, seed) -> dict:
-    embed = jax.jit(lambda x: common.pooled(backbone.apply(variables, x, train=False)))
+    embed = jax.jit(functools.partial(_pooled, backbone, variables))
     out = []
     for i, image in enumerate(images):
         _log(f"relax: image {i + 1}/{len(images)}")
@@ -183,7 +207,7 @@ def _patch_similarity(plt, save, backbone, variables, images, pixel, query_image
 
 
 def _embed_map(plt, save, config, backbone, variables, num_points, seed) -> dict:
-    embed = jax.jit(lambda x: common.pooled(backbone.apply(variables, x, train=False)))
+    embed = jax.jit(functools.partial(_pooled, backbone, variables))
     features, labels = [], []
     for images, batch_labels in _first_examples(config, num_points, batch_size=256):
         features.append(np.asarray(embed(images), np.float32))
@@ -227,6 +251,34 @@ def format_table(out: dict) -> str:
         f"\n\n{out['points']} points, {embed_map.NEIGHBOURS} neighbours; kNN in the features "
         f"themselves {out['features']['kNN']:.3f}; UMAP's one-off compilation "
         f"{out['umap_compile_seconds']:.0f} s, not in its times.")
+
+
+def _curate(config, backbone, variables, listing: str, *, pool: str, seed_set: str,
+            pool_split: str = "train", seed_split: str = "train", seed: int = 0,
+            **options) -> dict:
+    mesh = parallel.data_mesh()
+    embed = functools.partial(_pooled, backbone, variables)
+    found = {}
+    for role, name, split in (("pool", pool, pool_split), ("seed set", seed_set, seed_split)):
+        source, recipe = _eval_source(config, name, split)
+        _log(f"curate: embedding the {role}, {source.name} {split} ({source.num_examples} "
+             "images)")
+        found[role] = source, eval_features.extract(embed, source, recipe, mesh)[0]
+    pool_source, pool_features = found["pool"]
+    out = curate.curate(pool_features, found["seed set"][1], mesh, seed=seed, log=_log,
+                        **options)
+    paths = getattr(pool_source, "paths", None)
+    with tf.io.gfile.GFile(listing, "w") as f:
+        f.write("".join(f"{i}\t{paths[i]}\n" if paths is not None else f"{i}\n"
+                        for i in out["curated"]))
+    out.update(pool=f"{pool_source.name} {pool_split}", pool_size=len(pool_features),
+               seed_set=f"{found['seed set'][0].name} {seed_split}",
+               seed_set_size=len(found["seed set"][1]), curated_list=listing,
+               options={**options, "seed": seed})
+    if paths is not None:
+        out["duplicate_group_paths"] = [[str(paths[i]) for i in group]
+                                        for group in out["duplicate_groups"]]
+    return out
 
 
 def _draw_maps(plt, save, result, labels, class_names):

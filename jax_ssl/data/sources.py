@@ -52,6 +52,7 @@ class IndexedSource:
     class_names: tuple[str, ...] = ()
     greyscale: bool = False
     image_shape: tuple[int, int, int] | None = None
+    paths: np.ndarray | None = None  # an image folder's files, in index order
 
     @property
     def num_examples(self) -> int:
@@ -275,7 +276,7 @@ def image_folder(root: str, split: str = "train", *, check_decode: bool | None =
         return decode_image(tf.io.read_file(tf.gather(paths_tensor, index)))
 
     return IndexedSource(f"folder:{root}", split, labels, len(class_names), load,
-                         tuple(class_names))
+                         tuple(class_names), paths=paths)
 
 
 def unknown_tfds_name(name: str, data_dir: str | None) -> str:
