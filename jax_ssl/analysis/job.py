@@ -32,7 +32,7 @@ def _log(message: str):
         print(message, flush=True)
 
 
-def _eval_source(config, name: str | None = None, split: str | None = None):
+def eval_source(config, name: str | None = None, split: str | None = None):
     """(source, the evaluation recipe): the run's eval split, or split ``split`` of the
     source ``name`` (a ``data.source`` string) read as the run reads its own."""
     data = config.data
@@ -48,7 +48,7 @@ def _eval_source(config, name: str | None = None, split: str | None = None):
 def _first_examples(config, count: int, batch_size: int):
     """Yields (images, labels) numpy batches of the eval split until ``count`` examples
     (the last batch cut to it), as the evaluation job transforms them."""
-    source, recipe = _eval_source(config)
+    source, recipe = eval_source(config)
     if count > source.num_examples:
         raise ValueError(f"the {source.split} split has {source.num_examples} examples, "
                          f"fewer than the {count} asked for.")
@@ -68,7 +68,7 @@ def eval_images(config, num_images: int) -> np.ndarray:
                            _first_examples(config, num_images, num_images)])
 
 
-def _pooled(backbone, variables, images):
+def representation(backbone, variables, images):
     """[B, H, W, 3] → [B, D]: the representation the evaluation job probes."""
     return common.pooled(backbone.apply(variables, images, train=False))
 
@@ -132,12 +132,13 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
                            **curation))
     with tf.io.gfile.GFile(f"{prefix}.json", "w") as f:
         json.dump(out, f)
-    _log(f"{tool}: wrote {', '.join(out['pictures'])} and {prefix}.json")
+    written = out["pictures"] + ([out["curated_list"]] if "curated_list" in out else [])
+    _log(f"{tool}: wrote {', '.join(written)} and {prefix}.json")
     return out
 
 
 def _relax(plt, save, backbone, variables, images, num_masks, seed) -> dict:
-    embed = jax.jit(functools.partial(_pooled, backbone, variables))
+    embed = jax.jit(functools.partial(representation, backbone, variables))
     out = []
     for i, image in enumerate(images):
         _log(f"relax: image {i + 1}/{len(images)}")
@@ -207,7 +208,7 @@ def _patch_similarity(plt, save, backbone, variables, images, pixel, query_image
 
 
 def _embed_map(plt, save, config, backbone, variables, num_points, seed) -> dict:
-    embed = jax.jit(functools.partial(_pooled, backbone, variables))
+    embed = jax.jit(functools.partial(representation, backbone, variables))
     features, labels = [], []
     for images, batch_labels in _first_examples(config, num_points, batch_size=256):
         features.append(np.asarray(embed(images), np.float32))
@@ -217,7 +218,7 @@ def _embed_map(plt, save, config, backbone, variables, num_points, seed) -> dict
     result = embed_map.compare(np.concatenate(features), np.concatenate(labels),
                                sizes=sizes, seed=seed, log=_log)
     labels = np.concatenate(labels)
-    class_names = _eval_source(config)[0].class_names or tuple(
+    class_names = eval_source(config)[0].class_names or tuple(
         str(c) for c in range(labels.max() + 1))
     _draw_maps(plt, save, result, labels, class_names)
     _draw_times(plt, save, result)
@@ -257,10 +258,10 @@ def _curate(config, backbone, variables, listing: str, *, pool: str, seed_set: s
             pool_split: str = "train", seed_split: str = "train", seed: int = 0,
             **options) -> dict:
     mesh = parallel.data_mesh()
-    embed = functools.partial(_pooled, backbone, variables)
+    embed = functools.partial(representation, backbone, variables)
     found = {}
     for role, name, split in (("pool", pool, pool_split), ("seed set", seed_set, seed_split)):
-        source, recipe = _eval_source(config, name, split)
+        source, recipe = eval_source(config, name, split)
         _log(f"curate: embedding the {role}, {source.name} {split} ({source.num_examples} "
              "images)")
         found[role] = source, eval_features.extract(embed, source, recipe, mesh)[0]
