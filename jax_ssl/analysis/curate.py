@@ -9,10 +9,11 @@ are retrieved from it.
   backbone does both jobs.)
 - Sample-based retrieval: the ``k`` nearest kept pool images of each seed image (DINOv2:
   4 when the seed set is large).
-- Cluster-based retrieval: spherical k-means (k-means++ seeding) of the kept pool; each seed image picks its
-  nearest centroid, and the same number, ``per_cluster``, of images is drawn at random
-  from each picked cluster (all of a smaller one): the result is balanced across the
-  clusters that the seed set names, not dominated by the pool's largest modes.
+- Cluster-based retrieval: spherical k-means (k-means++ seeding) of the kept pool; each
+  seed image picks its nearest centroid, and the same number, ``per_cluster``, of images
+  is drawn at random from each picked cluster (all of a smaller one): the result is
+  balanced across the clusters that the seed set names, not dominated by the pool's
+  largest modes.
 
 Nearest-neighbour search and k-means run in JAX with the pool split over the ``data``
 mesh (each device holds 1/n of it; queries and centroids are replicated), so the pool
@@ -66,8 +67,8 @@ def _nearest_chunk(queries, pool, valid, *, k, mesh):
 
 def nearest(queries: np.ndarray, pool: np.ndarray, k: int, mesh, *,
             query_chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine top-k: unit rows [Q, D] against unit rows [N, D] split over ``mesh`` →
-    (similarities [Q, k] descending, pool indices [Q, k])."""
+    """Top-k by inner product (cosine for unit rows): queries [Q, D] against the pool
+    [N, D] split over ``mesh`` → (inner products [Q, k] descending, pool indices [Q, k])."""
     if not 0 < k <= len(pool):
         raise ValueError(f"k={k} nearest of a pool of {len(pool)} images: need 1 ≤ k ≤ "
                          f"{len(pool)}.")

@@ -1,0 +1,179 @@
+"""The Déjà vu memorisation test (Meehan et al. 2023; facebookresearch/DejaVu).
+
+Two models are trained alike on disjoint sets A (the target) and B (the reference). For
+each image of A, the crop of its background that avoids every object box (the
+periphery crop) is embedded by each model, and a kNN over a labelled public set X,
+disjoint from both, predicts the object's label from the background alone. A model
+that names the object of an image it was trained on, where the reference (which never
+saw it) cannot, has memorised that image.
+
+Following the official code: the periphery crop is the rectangle, among the gaps
+between the boxes within each vertical strip cut by the boxes' x-edges, whose shorter
+side is longest (and above a minimum, else the image is not attacked); the kNN uses L2
+distance on unnormalised embeddings, k = 100 and an unweighted vote; a prediction's
+confidence is minus the entropy of its votes. Scores: ``memorised`` is the share of
+attacked images that the target gets right and the reference wrong
+(``dejavu_scores``), and the confidence-ranked curve is each model's accuracy on its
+own most confident fraction of them (``confidence_curve``).
+
+``scenes`` builds a dataset the protocol can run on without downloading one:
+Fashion-MNIST objects pasted at random places on procedural backgrounds unique to each
+image, with their boxes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jax_ssl.analysis import curate
+
+NEIGHBOURS = 100  # the official attack's k (--k_attk)
+FRACTIONS = tuple(np.linspace(0.1, 1.0, 10).round(2))  # of the most confident images
+
+
+def periphery_box(boxes, height: int, width: int, min_side: int):
+    """The periphery crop (y0, x0, y1, x1), end-exclusive, of an image whose objects
+    have ``boxes`` [(y0, x0, y1, x1), ...]; None when its shorter side would not exceed
+    ``min_side`` pixels."""
+    edges = sorted({0, width, *(b[1] for b in boxes), *(b[3] for b in boxes)})
+    best, best_side = None, min_side
+    for left, right in zip(edges[:-1], edges[1:], strict=True):
+        if right <= left:
+            continue
+        covered = sorted((b[0], b[2]) for b in boxes if b[1] < right and b[3] > left)
+        merged = []
+        for top, bottom in covered:
+            if merged and top <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], bottom)
+            else:
+                merged.append([top, bottom])
+        gaps = zip([0] + [b for _, b in merged], [t for t, _ in merged] + [height],
+                   strict=True)
+        for top, bottom in gaps:
+            side = min(bottom - top, right - left)
+            if side > best_side:
+                best, best_side = (top, left, bottom, right), side
+    return best
+
+
+def knn_votes(queries: np.ndarray, public: np.ndarray, public_labels: np.ndarray, mesh, *,
+              num_classes: int, k: int = NEIGHBOURS) -> np.ndarray:
+    """[Q, C] label counts among each query's ``k`` nearest public embeddings by L2
+    distance (the public set split over ``mesh``)."""
+    # ‖q − p‖² = ‖q‖² − 2 q·p + ‖p‖²: the nearest maximise [q, 1]·[2p, −‖p‖²]
+    queries = np.concatenate([queries, np.ones((len(queries), 1))], axis=1)
+    public = np.concatenate([2 * public, -np.sum(public ** 2, axis=1, keepdims=True)], axis=1)
+    _, index = curate.nearest(queries.astype(np.float32), public.astype(np.float32), k, mesh)
+    votes = np.zeros((len(queries), num_classes), np.int64)
+    np.add.at(votes, (np.arange(len(queries))[:, None], public_labels[index]), 1)
+    return votes
+
+
+def predict(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[Q, C] votes → (labels [Q]: the most voted, ties to the smaller; confidence [Q]:
+    minus the entropy of the votes' distribution)."""
+    p = votes / votes.sum(axis=1, keepdims=True)
+    entropy = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=1)
+    return votes.argmax(axis=1), -entropy
+
+
+def dejavu_scores(target_correct: np.ndarray, reference_correct: np.ndarray) -> dict:
+    """Shares of the attacked images: ``memorised`` (target right, reference wrong),
+    ``forgotten`` (the reverse), ``correlated`` (both right), and each model's accuracy."""
+    t, r = np.asarray(target_correct, bool), np.asarray(reference_correct, bool)
+    return {"memorised": float(np.mean(t & ~r)), "forgotten": float(np.mean(~t & r)),
+            "correlated": float(np.mean(t & r)), "target_accuracy": float(t.mean()),
+            "reference_accuracy": float(r.mean())}
+
+
+def confidence_curve(correct: np.ndarray, confidence: np.ndarray,
+                     fractions=FRACTIONS) -> np.ndarray:
+    """Accuracy on the most confident ``fraction`` of the images, for each fraction
+    (at least one image; ties in confidence keep the images' order)."""
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    correct = np.asarray(correct, bool)[order]
+    return np.array([correct[:max(1, round(f * len(correct)))].mean() for f in fractions])
+
+
+def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
+    """[size, size, 3] float in [0, 1]: per channel, three sinusoidal gratings of random
+    frequency (1-6 cycles), orientation and phase, plus fine noise."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    out = np.zeros((size, size, 3))
+    for c in range(3):
+        for _ in range(3):
+            angle, cycles = rng.uniform(0, np.pi), rng.uniform(1, 6)
+            phase = rng.uniform(0, 2 * np.pi)
+            out[..., c] += np.sin(2 * np.pi * cycles * (x * np.cos(angle) + y * np.sin(angle))
+                                  + phase)
+    out += 0.5 * rng.standard_normal(out.shape)
+    return (out - out.min()) / (out.max() - out.min())
+
+
+def scenes(objects: np.ndarray, *, size: int = 64, seed: int = 0,
+           first_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Greyscale objects [N, h, w] uint8 on black (Fashion-MNIST) → (scenes [N, size,
+    size, 3] uint8, boxes [N, 4] (y0, x0, y1, x1) end-exclusive: the object's nonzero
+    pixels). Image i's background and place are drawn from (seed, first_index + i), so
+    each image's background is its own and a split can be made in parts."""
+    n, h, w = objects.shape
+    images = np.zeros((n, size, size, 3), np.uint8)
+    boxes = np.zeros((n, 4), np.int32)
+    for i, obj in enumerate(objects):
+        rng = np.random.default_rng([seed, first_index + i])
+        background = _texture(rng, size)
+        top, left = rng.integers(0, size - h + 1), rng.integers(0, size - w + 1)
+        alpha = np.zeros((size, size, 1))
+        alpha[top:top + h, left:left + w, 0] = obj / 255.0
+        images[i] = np.round(255 * ((1 - alpha) * background + alpha)).astype(np.uint8)
+        rows, cols = np.flatnonzero(obj.any(axis=1)), np.flatnonzero(obj.any(axis=0))
+        boxes[i] = (top + rows[0], left + cols[0], top + rows[-1] + 1, left + cols[-1] + 1)
+    return images, boxes
+
+
+def periphery_crops(images: np.ndarray, boxes, *, size: int, min_side: int):
+    """Images [N, H, W, C] and each one's boxes → (crops [M, size, size, C] float32,
+    resized bilinearly, and the indices [M] of the N images that have one)."""
+    import jax
+
+    crops, attacked = [], []
+    for i, (image, image_boxes) in enumerate(zip(images, boxes, strict=True)):
+        box = periphery_box(np.reshape(image_boxes, (-1, 4)).tolist(), *image.shape[:2],
+                            min_side)
+        if box is not None:
+            y0, x0, y1, x1 = box
+            crops.append(np.asarray(jax.image.resize(
+                np.asarray(image[y0:y1, x0:x1], np.float32), (size, size, image.shape[2]),
+                "linear")))
+            attacked.append(i)
+    if not crops:
+        raise ValueError(f"no image has a background crop longer than {min_side} px on "
+                         "its shorter side: lower min_side.")
+    return np.stack(crops), np.asarray(attacked)
+
+
+def attack(embed: dict, crops: np.ndarray, labels: np.ndarray, public: np.ndarray,
+           public_labels: np.ndarray, mesh, *, num_classes: int, k: int = NEIGHBOURS,
+           batch_size: int = 256) -> dict:
+    """Runs the test: ``embed`` {"target": fn, "reference": fn}, each ``images [B, ...] →
+    [B, D]``, on the periphery ``crops`` of the attacked images (true ``labels``) and
+    on the ``public`` images.
+
+    Returns {"scores": ``dejavu_scores``, "curves": {model: accuracy at FRACTIONS},
+    "fractions", and per model "predicted", "confidence", "correct" (lists)}.
+    """
+    def embed_all(fn, images):
+        return np.concatenate([np.asarray(fn(images[i:i + batch_size]), np.float32)
+                               for i in range(0, len(images), batch_size)])
+
+    out = {"fractions": list(FRACTIONS), "curves": {}}
+    correct = {}
+    for model in ("target", "reference"):
+        votes = knn_votes(embed_all(embed[model], crops), embed_all(embed[model], public),
+                          np.asarray(public_labels), mesh, num_classes=num_classes, k=k)
+        predicted, confidence = predict(votes)
+        correct[model] = predicted == np.asarray(labels)
+        out["curves"][model] = confidence_curve(correct[model], confidence).tolist()
+        out[model] = {"predicted": predicted.tolist(), "confidence": confidence.tolist(),
+                      "correct": correct[model].tolist()}
+    out["scores"] = dejavu_scores(correct["target"], correct["reference"])
+    return out
