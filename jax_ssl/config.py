@@ -106,7 +106,8 @@ KEY_HELP = {
     "dtype": "compute dtype of the networks: float32 or bfloat16 (params stay float32)",
     "grad_accum_steps": "micro-batches per step whose gradients are averaged",
     "log_every": "steps between progress lines and metrics.jsonl records",
-    "data.source": "digits | fashion_mnist | folder:<path with {split}> | tfds:<name>",
+    "data.source": "digits | fashion_mnist | folder:<path with {split}> | npz:<path with "
+                   "{split}> | tfds:<name>",
     "data.split": "training split",
     "data.eval_split": "split the evaluation job tests on",
     "data.eval_resize_size": "evaluation: short side resized to this, then centre crop",
@@ -567,9 +568,10 @@ def positive_range() -> Rule:
 
 
 SOURCE_NAMES = ("digits", "fashion_mnist")  # the forms of data/sources.py's get_source
-SOURCE_PREFIXES = ("folder:", "tfds:")
-SOURCE = Rule("digits, fashion_mnist, folder:<path> or tfds:<name>", lambda v: isinstance(
-    v, str) and (v in SOURCE_NAMES or any(v.startswith(p) and v != p for p in SOURCE_PREFIXES)))
+SOURCE_PREFIXES = ("folder:", "npz:", "tfds:")
+SOURCE = Rule("digits, fashion_mnist, folder:<path>, npz:<path> or tfds:<name>",
+              lambda v: isinstance(v, str) and (v in SOURCE_NAMES or any(
+                  v.startswith(p) and v != p for p in SOURCE_PREFIXES)))
 SECTION = Rule("a section of keys (a dict)", lambda v: isinstance(v, ml_collections.ConfigDict))
 BOOLEAN = Rule("True or False", lambda v: isinstance(v, bool))
 TEXT = Rule("a string", lambda v: isinstance(v, str))

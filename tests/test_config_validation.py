@@ -128,7 +128,7 @@ BAD_CONFIGS = [
          id="recipe"),
     case("simclr_digits", {"data.source": "imagenet"},
          r"data\.source='imagenet' is invalid: it must be digits, fashion_mnist, "
-         r"folder:<path> or tfds:<name>", id="source"),
+         r"folder:<path>, npz:<path> or tfds:<name>", id="source"),
     case("simclr_digits", {"data.source": "tfds:"},
          r"data\.source='tfds:' is invalid: .*tfds:<name>", id="source-without-name"),
     # unknown keys: the closest known one, or who reads it

@@ -1,4 +1,5 @@
-"""Sources: the bundled digits, image folders (formats, corrupt files), TFDS datasets."""
+"""Sources: the bundled digits, image folders (formats, corrupt files), npz arrays, TFDS
+datasets."""
 import logging
 
 import numpy as np
@@ -115,3 +116,25 @@ def test_tfds_source(tfds_dir):
     assert [source.num_examples_for(p, 2) for p in range(2)] == [25, 25]
     with pytest.raises(ValueError, match="not found"):
         sources.get_source("tfds:no_such_dataset_here", data_dir=tfds_dir)
+
+
+def test_npz_source_holds_its_arrays_and_names_what_is_wrong(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
+    np.savez(tmp_path / "train.npz", images=images, labels=np.array([0, 2, 1, 2, 0]),
+             class_names=np.array(["a", "b", "c"]))
+    source = sources.get_source(f"npz:{tmp_path}/{{split}}.npz", "train")
+    assert source.num_examples == 5 and source.class_names == ("a", "b", "c")
+    assert source.image_shape == (6, 7, 3)  # in memory: augmentable on the device
+    np.testing.assert_array_equal(source.load(tf.constant(3, tf.int64)).numpy(), images[3])
+    np.savez(tmp_path / "grey.npz", images=images[..., 0], labels=np.arange(5))
+    grey = sources.get_source(f"npz:{tmp_path}/grey.npz")
+    assert grey.greyscale and grey.num_classes == 5
+    np.savez(tmp_path / "bad.npz", images=images.astype(np.float32), labels=np.arange(5))
+    with pytest.raises(ValueError, match="must be uint8"):
+        sources.get_source(f"npz:{tmp_path}/bad.npz")
+    np.savez(tmp_path / "nolabels.npz", images=images)
+    with pytest.raises(ValueError, match=r"lacks \['labels'\]"):
+        sources.get_source(f"npz:{tmp_path}/nolabels.npz")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        sources.get_source(f"npz:{tmp_path}/test.npz")

@@ -4,6 +4,9 @@
 ``digits``             scikit-learn's 1,797 real 8×8 handwritten digits, upsampled; fixed split
 ``fashion_mnist``      Fashion-MNIST's four idx files (found or fetched, see fashion_mnist.py)
 ``folder:<path>``      one sub-folder per class; ``{split}`` in the path is replaced by the split
+``npz:<path>``         arrays in a NumPy ``.npz``: ``images`` uint8 [N, H, W(, 3)], ``labels``,
+                       optionally ``class_names`` (and ``boxes``, read by the Déjà vu test);
+                       ``{split}`` in the path is replaced by the split; held in memory
 ``tfds:<name>``        a TFDS dataset in ``data_dir`` (local or ``gs://``), read per process
 =====================  ====================================================================
 
@@ -146,9 +149,12 @@ def get_source(name: str, split: str = "train", *, data_dir: str | None = None,
         return image_folder(name.removeprefix("folder:").replace("{split}", split), split)
     if name.startswith("tfds:"):
         return tfds_source(name.removeprefix("tfds:"), split, data_dir=data_dir)
+    if name.startswith("npz:"):
+        return npz_arrays(name.removeprefix("npz:").replace("{split}", split), split)
     raise ValueError(
         f"unknown data source {name!r}; use 'digits', 'fashion_mnist', 'folder:<path>' "
-        "(one sub-folder per class, '{split}' is replaced by the split) or 'tfds:<name>'.")
+        "(one sub-folder per class, '{split}' is replaced by the split), 'npz:<path>' or "
+        "'tfds:<name>'.")
 
 
 def _check_split(name: str, split: str, splits) -> None:
@@ -167,6 +173,25 @@ def _array_source(name, split, images, labels, class_names) -> IndexedSource:
 
     return IndexedSource(name, split, np.asarray(labels, np.int32), len(class_names), load,
                          tuple(class_names), greyscale, (*images.shape[1:3], 3))
+
+
+def npz_arrays(path: str, split: str = "train") -> IndexedSource:
+    """The images and labels of a ``.npz`` (module docstring), held in memory."""
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"npz source {path!r} does not exist.")
+    with tf.io.gfile.GFile(path, "rb") as f, np.load(f) as arrays:
+        missing = {"images", "labels"} - set(arrays.files)
+        if missing:
+            raise ValueError(f"npz source {path!r} lacks {sorted(missing)}; it needs 'images' "
+                             "(uint8 [N, H, W] or [N, H, W, 3]) and 'labels' ([N] ints).")
+        images, labels = arrays["images"], arrays["labels"]
+        class_names = (arrays["class_names"].tolist() if "class_names" in arrays.files
+                       else [str(c) for c in range(int(labels.max()) + 1)])
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) != len(labels):
+        raise ValueError(f"npz source {path!r}: 'images' must be uint8 [N, H, W] or "
+                         f"[N, H, W, 3] with one label each, not {images.dtype} "
+                         f"{list(images.shape)} with {len(labels)} labels.")
+    return _array_source(f"npz:{path}", split, images, labels, class_names)
 
 
 def digits(split: str = "train", *, image_size: int = 32) -> IndexedSource:
