@@ -269,6 +269,41 @@ def test_curate_finds_planted_copies_and_lists_the_retrieved_files(tmp_path):
         job.run("curate", str(workdir), curation={"pool": pool})
 
 
+def test_dejavu_attacks_from_the_npz_boxes_and_writes_its_curves(tmp_path):
+    import json
+
+    from jax_ssl.analysis import dejavu, job
+    from jax_ssl.data import sources
+    digits = sources.digits("train", image_size=12)
+    objects = np.stack([digits.load(np.int64(i)).numpy()[..., 0] for i in range(60)])
+    images, boxes = dejavu.scenes(objects, size=32, seed=0)
+    np.savez(tmp_path / "attack.npz", images=images[:20], labels=digits.labels[:20],
+             boxes=boxes[:20])
+    np.savez(tmp_path / "public.npz", images=images[20:], labels=digits.labels[20:60])
+    target, reference = _workdir(tmp_path / "t", "vit"), _workdir(tmp_path / "r", "vit")
+    options = dict(reference_workdir=str(reference), attack_set=f"npz:{tmp_path}/attack.npz",
+                   public_set=f"npz:{tmp_path}/public.npz", k=5)
+    out = job.run("dejavu", str(target), memorisation=options)
+    assert out["min_side"] == 8 and out["attacked_of"] == 20  # a quarter of 32
+    # the images whose background has a crop longer than 16 px: only some of them
+    expected = [i for i in range(20) if dejavu.periphery_box([boxes[i].tolist()], 32, 32, 16)]
+    assert 0 < len(expected) < 20
+    narrower = job.run("dejavu", str(target), memorisation={**options, "min_side": 16})
+    assert narrower["attacked"] == expected
+    assert set(out["scores"]) >= {"memorised", "target_accuracy", "reference_accuracy"}
+    assert len(out["curves"]["reference"]) == len(dejavu.FRACTIONS)
+    assert (target / "analysis" / "dejavu_step_3_curves.png").stat().st_size > 1000
+    saved = json.loads((target / "analysis" / "dejavu_step_3.json").read_text())
+    assert saved["models"]["reference"]["workdir"] == str(reference)
+    with pytest.raises(ValueError, match="needs --reference_workdir"):
+        job.run("dejavu", str(target), memorisation={"attack_set": options["attack_set"]})
+    with pytest.raises(ValueError, match="no 'boxes' array"):
+        job.run("dejavu", str(target), memorisation={
+            **options, "attack_set": f"npz:{tmp_path}/public.npz"})
+    with pytest.raises(ValueError, match="need their object boxes"):
+        job.run("dejavu", str(target), memorisation={**options, "attack_set": "digits"})
+
+
 def test_the_command_refuses_what_it_cannot_do(tmp_path):
     from jax_ssl.analysis import job
     workdir = str(_workdir(tmp_path, "resnet"))

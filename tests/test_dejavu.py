@@ -106,13 +106,14 @@ def test_a_target_that_memorised_its_images_scores_and_an_identical_reference_do
     target = _lookup_model({**knows_public, **knows_a})
     reference = _lookup_model(knows_public, seed=1)
     kwargs = dict(mesh=parallel.data_mesh(), num_classes=10, k=5)
-    out = dejavu.attack({"target": target, "reference": reference}, crops,
-                        labels[attacked], public, public_labels, **kwargs)
+    embedded = {name: (model(crops), model(public)) for name, model in
+                (("target", target), ("reference", reference))}
+    out = dejavu.attack(embedded, labels[attacked], public_labels, **kwargs)
     assert out["scores"]["target_accuracy"] == 1.0
     assert out["scores"]["memorised"] > 0.7  # the reference guesses at ~chance
     assert len(out["curves"]["target"]) == len(dejavu.FRACTIONS)
-    same = dejavu.attack({"target": target, "reference": target}, crops, labels[attacked],
-                         public, public_labels, **kwargs)
+    same = dejavu.attack({"target": embedded["target"], "reference": embedded["target"]},
+                         labels[attacked], public_labels, **kwargs)
     assert same["scores"]["memorised"] == 0.0
     with pytest.raises(ValueError, match="lower min_side"):
         dejavu.periphery_crops(images[:2], boxes[:2, None], size=16, min_side=40)

@@ -95,18 +95,18 @@ def confidence_curve(correct: np.ndarray, confidence: np.ndarray,
 
 
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
-    """[size, size, 3] float in [0, 1]: per channel, three sinusoidal gratings of random
-    frequency (1-6 cycles), orientation and phase, plus fine noise."""
+    """[size, size, 3] float in [0, 1]: a random base colour, plus per channel three
+    sinusoidal gratings of random amplitude, frequency (1-5 cycles), orientation and
+    phase, plus faint noise: a background whose colour and pattern are its own."""
     y, x = np.mgrid[0:size, 0:size] / size
-    out = np.zeros((size, size, 3))
+    out = np.broadcast_to(rng.uniform(0.2, 0.8, 3), (size, size, 3)).copy()
     for c in range(3):
         for _ in range(3):
-            angle, cycles = rng.uniform(0, np.pi), rng.uniform(1, 6)
-            phase = rng.uniform(0, 2 * np.pi)
-            out[..., c] += np.sin(2 * np.pi * cycles * (x * np.cos(angle) + y * np.sin(angle))
-                                  + phase)
-    out += 0.5 * rng.standard_normal(out.shape)
-    return (out - out.min()) / (out.max() - out.min())
+            angle, cycles = rng.uniform(0, np.pi), rng.uniform(1, 5)
+            phase, amplitude = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.15)
+            out[..., c] += amplitude * np.sin(
+                2 * np.pi * cycles * (x * np.cos(angle) + y * np.sin(angle)) + phase)
+    return np.clip(out + 0.03 * rng.standard_normal(out.shape), 0.0, 1.0)
 
 
 def scenes(objects: np.ndarray, *, size: int = 64, seed: int = 0,
@@ -151,25 +151,21 @@ def periphery_crops(images: np.ndarray, boxes, *, size: int, min_side: int):
     return np.stack(crops), np.asarray(attacked)
 
 
-def attack(embed: dict, crops: np.ndarray, labels: np.ndarray, public: np.ndarray,
-           public_labels: np.ndarray, mesh, *, num_classes: int, k: int = NEIGHBOURS,
-           batch_size: int = 256) -> dict:
-    """Runs the test: ``embed`` {"target": fn, "reference": fn}, each ``images [B, ...] →
-    [B, D]``, on the periphery ``crops`` of the attacked images (true ``labels``) and
-    on the ``public`` images.
+def attack(embeddings: dict, labels: np.ndarray, public_labels: np.ndarray, mesh, *,
+           num_classes: int, k: int = NEIGHBOURS) -> dict:
+    """Runs the test from ``embeddings`` {"target": (crops [M, D], public [P, D]),
+    "reference": (...)}: each model's embeddings of the attacked images' periphery
+    crops (their objects' ``labels`` [M]) and of the public set (``public_labels``).
 
-    Returns {"scores": ``dejavu_scores``, "curves": {model: accuracy at FRACTIONS},
-    "fractions", and per model "predicted", "confidence", "correct" (lists)}.
+    Returns {"scores": ``dejavu_scores``, "fractions", "curves": {model: accuracy on
+    its most confident fractions}, and per model "predicted", "confidence", "correct"}.
     """
-    def embed_all(fn, images):
-        return np.concatenate([np.asarray(fn(images[i:i + batch_size]), np.float32)
-                               for i in range(0, len(images), batch_size)])
-
     out = {"fractions": list(FRACTIONS), "curves": {}}
     correct = {}
     for model in ("target", "reference"):
-        votes = knn_votes(embed_all(embed[model], crops), embed_all(embed[model], public),
-                          np.asarray(public_labels), mesh, num_classes=num_classes, k=k)
+        crops, public = embeddings[model]
+        votes = knn_votes(crops, public, np.asarray(public_labels), mesh,
+                          num_classes=num_classes, k=k)
         predicted, confidence = predict(votes)
         correct[model] = predicted == np.asarray(labels)
         out["curves"][model] = confidence_curve(correct[model], confidence).tolist()

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from jax_ssl import parallel
-from jax_ssl.analysis import curate, embed_map, maps, relax
+from jax_ssl.analysis import curate, dejavu, embed_map, maps, relax
 from jax_ssl.cli import ANALYZE_TOOLS as TOOLS
 from jax_ssl.data import pipeline, recipes, sources
 from jax_ssl.evaluate import features as eval_features
@@ -82,12 +82,15 @@ def _show(image: np.ndarray) -> np.ndarray:
 def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4,
         num_masks: int = 3000, pixel: tuple[int, int] | None = None, query_image: int = 0,
         threshold: float = 0.6, num_points: int = 2000, curation: dict | None = None,
-        seed: int = 0) -> dict:
+        memorisation: dict | None = None, seed: int = 0) -> dict:
     """Runs ``tool`` and writes its outputs; returns the JSON's dict (with the paths).
 
     ``curation`` (curate): {"pool": source, "pool_split", "seed_set": source,
     "seed_split"} and ``curate.curate``'s keywords (mode, threshold, neighbours, k,
-    num_clusters, per_cluster).
+    num_clusters, per_cluster). ``memorisation`` (dejavu; WORKDIR's model is the
+    target): {"reference_workdir", "attack_set": an ``npz:`` source with ``boxes``,
+    "attack_split", "public_set", "public_split", "min_side" (None: a quarter of the
+    shorter side), "k"}.
     """
     if tool not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}.")
@@ -102,7 +105,13 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
     if tool == "patch-similarity" and not 0 <= query_image < num_images:
         raise ValueError(f"--query_image={query_image} is not one of the {num_images} images "
                          f"(0 … {num_images - 1}).")
-    images = None if tool in ("embed-map", "curate") else eval_images(config, num_images)
+    if tool == "dejavu" and not all((memorisation or {}).get(k) for k in (
+            "reference_workdir", "attack_set", "public_set")):
+        raise ValueError("dejavu needs --reference_workdir (the model that did not see the "
+                         "attacked images), --attack_set (an npz: source with boxes) and "
+                         "--public_set (the labelled set the kNN reads).")
+    images = (None if tool in ("embed-map", "curate", "dejavu")
+              else eval_images(config, num_images))
     if pixel is not None:
         maps.pixel_to_patch(pixel, images.shape[1:3], backbone.patch_size)  # checks it
     plt = None if tool == "curate" else eval_layers.pyplot("the analysis pictures")
@@ -127,9 +136,11 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
                                      query_image))
     elif tool == "embed-map":
         out.update(_embed_map(plt, save, config, backbone, variables, num_points, seed))
-    else:
+    elif tool == "curate":
         out.update(_curate(config, backbone, variables, f"{prefix}_curated.txt", seed=seed,
                            **curation))
+    else:
+        out.update(_dejavu(plt, save, workdir, config, step, **memorisation))
     with tf.io.gfile.GFile(f"{prefix}.json", "w") as f:
         json.dump(out, f)
     written = out["pictures"] + ([out["curated_list"]] if "curated_list" in out else [])
@@ -280,6 +291,70 @@ def _curate(config, backbone, variables, listing: str, *, pool: str, seed_set: s
         out["duplicate_group_paths"] = [[str(paths[i]) for i in group]
                                         for group in out["duplicate_groups"]]
     return out
+
+
+def _attack_images(name: str, split: str):
+    """(images uint8 [N, H, W, 3], boxes [N, M, 4], labels [N], class count) of an
+    ``npz:`` source with a ``boxes`` array ([N, 4] or [N, M, 4], rows of -1 ignored)."""
+    if not name.startswith("npz:"):
+        raise ValueError(f"--attack_set={name!r}: the attacked images need their object "
+                         "boxes, read from an npz: source's 'boxes' array.")
+    path = name.removeprefix("npz:").replace("{split}", split)
+    source = sources.get_source(name, split)  # checks the arrays
+    with tf.io.gfile.GFile(path, "rb") as f, np.load(f) as arrays:
+        if "boxes" not in arrays.files:
+            raise ValueError(f"{path} has no 'boxes' array ([N, 4] or [N, M, 4] of y0, x0, "
+                             "y1, x1 pixels, end-exclusive) for the attacked images.")
+        images, boxes = arrays["images"], arrays["boxes"]
+    if images.ndim == 3:
+        images = np.repeat(images[..., None], 3, axis=-1)
+    boxes = boxes.reshape(len(images), -1, 4)
+    boxes = [b[(b >= 0).all(axis=1)] for b in boxes]
+    return images, boxes, source.labels, source.num_classes
+
+
+def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_set: str,
+            public_set: str, attack_split: str = "train", public_split: str = "train",
+            min_side: int | None = None, k: int = dejavu.NEIGHBOURS) -> dict:
+    mesh = parallel.data_mesh()
+    images, boxes, labels, num_classes = _attack_images(attack_set, attack_split)
+    if min_side is None:
+        min_side = min(images.shape[1:3]) // 4
+    embeddings, models = {}, {}
+    for role, run_dir in (("target", workdir), ("reference", reference_workdir)):
+        run_config, run_step, backbone, variables = (
+            eval_job.restore_backbone(run_dir, step) if role == "target"
+            else eval_job.restore_backbone(run_dir))
+        size = run_config.data.crop_size
+        crops, attacked = dejavu.periphery_crops(images, boxes, size=size, min_side=min_side)
+        crops = np.clip(np.round(crops), 0, 255).astype(np.uint8)
+        crop_source = sources.array_source("periphery crops", "attack", crops,
+                                            labels[attacked], [str(c) for c in
+                                                               range(num_classes)])
+        public_source, recipe = eval_source(run_config, public_set, public_split)
+        embed = functools.partial(representation, backbone, variables)
+        _log(f"dejavu: the {role} ({run_dir}, step {run_step}) embeds {len(crops)} "
+             f"periphery crops and {public_source.num_examples} public images")
+        embeddings[role] = (eval_features.extract(embed, crop_source, recipe, mesh)[0],
+                            eval_features.extract(embed, public_source, recipe, mesh)[0])
+        models[role] = {"workdir": run_dir, "step": run_step}
+    result = dejavu.attack(embeddings, labels[attacked], public_source.labels, mesh,
+                           num_classes=num_classes, k=k)
+    scores = result["scores"]
+    _log(f"dejavu: memorised {scores['memorised']:.1%} of {len(attacked)} attacked images "
+         f"(target right, reference wrong); target accuracy {scores['target_accuracy']:.1%}, "
+         f"reference {scores['reference_accuracy']:.1%}")
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    for role in ("target", "reference"):
+        ax.plot(result["fractions"], result["curves"][role], marker="o", label=role)
+    ax.axhline(1 / num_classes, color="0.6", ls="--", label="chance")
+    ax.set(xlabel="fraction of most confident attacked images",
+           ylabel="kNN accuracy from the background", ylim=(0, 1))
+    ax.legend(fontsize="small")
+    save(fig, "curves")
+    return {"models": models, "attack_set": f"{attack_set} {attack_split}",
+            "public_set": f"{public_set} {public_split}", "min_side": min_side, "k": k,
+            "attacked": attacked.tolist(), "attacked_of": len(images), **result}
 
 
 def _draw_maps(plt, save, result, labels, class_names):

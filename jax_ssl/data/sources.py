@@ -162,7 +162,7 @@ def _check_split(name: str, split: str, splits) -> None:
         raise ValueError(f"{name} has splits {sorted(splits)}, not {split!r}.")
 
 
-def _array_source(name, split, images, labels, class_names) -> IndexedSource:
+def array_source(name, split, images, labels, class_names) -> IndexedSource:
     """In-memory uint8 images [N, H, W] (greyscale) or [N, H, W, 3]."""
     images = tf.constant(images)
     greyscale = images.shape.rank == 3
@@ -191,7 +191,7 @@ def npz_arrays(path: str, split: str = "train") -> IndexedSource:
         raise ValueError(f"npz source {path!r}: 'images' must be uint8 [N, H, W] or "
                          f"[N, H, W, 3] with one label each, not {images.dtype} "
                          f"{list(images.shape)} with {len(labels)} labels.")
-    return _array_source(f"npz:{path}", split, images, labels, class_names)
+    return array_source(f"npz:{path}", split, images, labels, class_names)
 
 
 def digits(split: str = "train", *, image_size: int = 32) -> IndexedSource:
@@ -216,7 +216,7 @@ def digits(split: str = "train", *, image_size: int = 32) -> IndexedSource:
     resized = tf.image.resize(images[keep][..., None], (image_size, image_size), "bilinear",
                               antialias=True)
     resized = np.clip(np.round(resized.numpy()[..., 0]), 0, 255).astype(np.uint8)
-    return _array_source("digits", split, resized, labels[keep],
+    return array_source("digits", split, resized, labels[keep],
                          tuple(str(c) for c in range(10)))
 
 
@@ -226,7 +226,7 @@ def fashion_mnist(split: str = "train", *, data_dir: str | None = None) -> Index
 
     _check_split("fashion_mnist", split, ("train", "test"))
     images, labels = fm.load(data_dir)[split]
-    return _array_source("fashion_mnist", split, images, labels, fm.CLASS_NAMES)
+    return array_source("fashion_mnist", split, images, labels, fm.CLASS_NAMES)
 
 
 def _looks_like_image(path: str) -> bool:
