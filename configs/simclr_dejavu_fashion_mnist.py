@@ -28,7 +28,7 @@ def get_config():
     config.data.recipe_kwargs.update(dict(size=SIZE, scale=(0.08, 1.0),
                                           normalization=((0.5,) * 3, (0.25,) * 3)))
     config.model.backbone_kwargs.update(patch_size=8, image_size=SIZE)
-    config.epochs = 150.0
+    config.epochs = 300.0
     config.optimizer.warmup_epochs = 5.0
     config.checkpoint.every_steps = 500
     return config
