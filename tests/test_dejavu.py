@@ -16,6 +16,7 @@ def test_periphery_box_by_hand():
     # the strips x 38-40 and 60-64 are 2 and 4 wide: above the first box wins with 20
     boxes = [(20, 10, 48, 38), (8, 40, 50, 60)]
     assert dejavu.periphery_box(boxes, 64, 64, min_side=4) == (0, 10, 20, 38)
+    assert dejavu.default_min_side(400, 333) == 83  # ImageNet-sized: ~ the official 100 px
 
 
 def test_periphery_crops_never_overlap_their_boxes():

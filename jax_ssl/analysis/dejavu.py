@@ -30,6 +30,11 @@ NEIGHBOURS = 100  # the official attack's k (--k_attk)
 FRACTIONS = tuple(np.linspace(0.1, 1.0, 10).round(2))  # of the most confident images
 
 
+def default_min_side(height: int, width: int) -> int:
+    """A quarter of the shorter side: the official 100 px on ImageNet's ~400 px images."""
+    return min(height, width) // 4
+
+
 def periphery_box(boxes, height: int, width: int, min_side: int):
     """The periphery crop (y0, x0, y1, x1), end-exclusive, of an image whose objects
     have ``boxes`` [(y0, x0, y1, x1), ...]; None when its shorter side would not exceed

@@ -319,7 +319,7 @@ def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_
     mesh = parallel.data_mesh()
     images, boxes, labels, num_classes = _attack_images(attack_set, attack_split)
     if min_side is None:
-        min_side = min(images.shape[1:3]) // 4
+        min_side = dejavu.default_min_side(*images.shape[1:3])
     embeddings, models = {}, {}
     for role, run_dir in (("target", workdir), ("reference", reference_workdir)):
         run_config, run_step, backbone, variables = (
