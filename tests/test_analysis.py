@@ -139,7 +139,7 @@ def test_embed_map_corruptions_are_the_stated_ones():
     assert 0.42 < moved.mean() < 0.50 and moved.min() > 0.2
 
 
-def test_embed_maps_keep_well_separated_clusters_and_say_what_they_cost():
+def test_embed_maps_keep_well_separated_clusters_and_say_what_they_cost(tmp_path):
     rng = np.random.default_rng(0)
     centres = np.eye(16)[:4] * 3.0
     labels = np.repeat(np.arange(4), 40)
@@ -166,6 +166,24 @@ def test_embed_maps_keep_well_separated_clusters_and_say_what_they_cost():
     covered = count > 0
     np.testing.assert_allclose(out["maps"]["Mapper"]["points"][covered],
                                placed[covered] / count[covered, None], rtol=1e-6)
+    # and the command on a checkpoint (here: UMAP compiles once per process, ~15 s)
+    import json
+
+    from jax_ssl.analysis import job
+    workdir = _workdir(tmp_path, "vit")
+    map_out = job.run("embed-map", str(workdir), num_points=40)
+    assert len(map_out["pictures"]) == 2
+    for path in map_out["pictures"]:
+        assert (workdir / "analysis" / path.split("/")[-1]).stat().st_size > 1000
+    saved = json.loads((workdir / "analysis" / "embed_map_step_3.json").read_text())
+    assert saved["step"] == 3 and saved["tool"] == "embed-map"
+    assert map_out["points"] == 40 and set(map_out["maps"]) == set(embed_map.MAPS)
+    assert sorted(map_out["maps"]["UMAP"]["seconds"], key=int) == ["12", "20", "40"]
+    assert np.asarray(map_out["coordinates"]["t-SNE"]).shape == (40, 2)
+    table = job.format_table(map_out).splitlines()
+    assert table[0].endswith("| s @ 12 | s @ 20 | s @ 40 |") and len(table) == 2 + 4 + 2
+    umap_row = next(row for row in table if row.startswith("| UMAP |")).split(" | ")
+    assert float(umap_row[2]) == pytest.approx(map_out["maps"]["UMAP"]["kNN"], abs=5e-4)
 
 
 def test_embed_map_without_its_extra_says_how_to_get_it(monkeypatch, tmp_path):
@@ -214,10 +232,8 @@ def test_the_tools_write_their_pictures_and_numbers(tmp_path):
     attention_out = job.run("attention", str(workdir), num_images=2)
     similarity_out = job.run("patch-similarity", str(workdir), num_images=2, pixel=(3, 12),
                              query_image=1)
-    map_out = job.run("embed-map", str(workdir), num_points=40)
     for out, tool, pictures in ((relax_out, "relax", 2), (attention_out, "attention", 1),
-                                (similarity_out, "patch_similarity", 1),
-                                (map_out, "embed_map", 2)):
+                                (similarity_out, "patch_similarity", 1)):
         assert len(out["pictures"]) == pictures
         for path in out["pictures"]:
             assert (workdir / "analysis" / path.split("/")[-1]).stat().st_size > 1000
@@ -227,13 +243,6 @@ def test_the_tools_write_their_pictures_and_numbers(tmp_path):
     assert np.asarray(attention_out["attention"]).shape == (2, 2, 2, 2)
     similarity = np.asarray(similarity_out["similarity"])
     assert similarity_out["patch"] == [0, 1] and similarity[1, 0, 1] == pytest.approx(1.0)
-    assert map_out["points"] == 40 and set(map_out["maps"]) == set(embed_map.MAPS)
-    assert sorted(map_out["maps"]["UMAP"]["seconds"], key=int) == ["12", "20", "40"]
-    assert np.asarray(map_out["coordinates"]["t-SNE"]).shape == (40, 2)
-    table = job.format_table(map_out).splitlines()
-    assert table[0].endswith("| s @ 12 | s @ 20 | s @ 40 |") and len(table) == 2 + 4 + 2
-    umap_row = next(row for row in table if row.startswith("| UMAP |")).split(" | ")
-    assert float(umap_row[2]) == pytest.approx(map_out["maps"]["UMAP"]["kNN"], abs=5e-4)
 
 
 def _folder_with_copies(root, images, copies):
