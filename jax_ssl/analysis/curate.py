@@ -35,6 +35,7 @@ DATA = parallel.DATA_AXIS
 
 
 def unit_rows(x) -> np.ndarray:
+    """[N, D] → float32 rows scaled to unit L2 norm."""
     x = np.asarray(x, np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 

@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from jax_ssl.analysis.curate import unit_rows
+
 MAPS = ("PCA", "t-SNE", "UMAP", "Mapper")
 NEIGHBOURS = 10
 OUTLIER_FRACTION = 0.05
@@ -46,11 +48,6 @@ def require_libraries():
     if missing:
         raise ImportError(f"embed-map needs {', '.join(missing)}, which the analysis extra "
                           "installs: pip install 'jax-ssl[analysis]'.")
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """[N, D] → the same rows scaled to unit L2 norm."""
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def with_outliers(x: np.ndarray, rng: np.random.Generator,

@@ -225,10 +225,10 @@ def _embed_map(plt, save, config, backbone, variables, num_points, seed) -> dict
         features.append(np.asarray(embed(images), np.float32))
         labels.append(batch_labels)
         _log(f"embed-map: features of {sum(map(len, labels))}/{num_points} images")
-    sizes = tuple(sorted({max(num_points // d, embed_map.NEIGHBOURS + 2) for d in (8, 4, 2, 1)}))
-    result = embed_map.compare(np.concatenate(features), np.concatenate(labels),
-                               sizes=sizes, seed=seed, log=_log)
     labels = np.concatenate(labels)
+    sizes = tuple(sorted({max(num_points // d, embed_map.NEIGHBOURS + 2) for d in (8, 4, 2, 1)}))
+    result = embed_map.compare(np.concatenate(features), labels, sizes=sizes, seed=seed,
+                               log=_log)
     class_names = eval_source(config)[0].class_names or tuple(
         str(c) for c in range(labels.max() + 1))
     _draw_maps(plt, save, result, labels, class_names)
@@ -299,18 +299,17 @@ def _attack_images(name: str, split: str):
     if not name.startswith("npz:"):
         raise ValueError(f"--attack_set={name!r}: the attacked images need their object "
                          "boxes, read from an npz: source's 'boxes' array.")
-    path = name.removeprefix("npz:").replace("{split}", split)
-    source = sources.get_source(name, split)  # checks the arrays
-    with tf.io.gfile.GFile(path, "rb") as f, np.load(f) as arrays:
-        if "boxes" not in arrays.files:
-            raise ValueError(f"{path} has no 'boxes' array ([N, 4] or [N, M, 4] of y0, x0, "
-                             "y1, x1 pixels, end-exclusive) for the attacked images.")
-        images, boxes = arrays["images"], arrays["boxes"]
+    path = sources.npz_path(name, split)
+    arrays = sources.read_npz(path)
+    if "boxes" not in arrays:
+        raise ValueError(f"{path} has no 'boxes' array ([N, 4] or [N, M, 4] of y0, x0, "
+                         "y1, x1 pixels, end-exclusive) for the attacked images.")
+    images = arrays["images"]
     if images.ndim == 3:
         images = np.repeat(images[..., None], 3, axis=-1)
-    boxes = boxes.reshape(len(images), -1, 4)
+    boxes = arrays["boxes"].reshape(len(images), -1, 4)
     boxes = [b[(b >= 0).all(axis=1)] for b in boxes]
-    return images, boxes, source.labels, source.num_classes
+    return images, boxes, arrays["labels"].astype(np.int32), len(arrays["class_names"])
 
 
 def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_set: str,
@@ -320,20 +319,23 @@ def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_
     images, boxes, labels, num_classes = _attack_images(attack_set, attack_split)
     if min_side is None:
         min_side = dejavu.default_min_side(*images.shape[1:3])
-    embeddings, models = {}, {}
+    embeddings, models, crop_sources = {}, {}, {}
     for role, run_dir in (("target", workdir), ("reference", reference_workdir)):
         run_config, run_step, backbone, variables = (
             eval_job.restore_backbone(run_dir, step) if role == "target"
             else eval_job.restore_backbone(run_dir))
         size = run_config.data.crop_size
-        crops, attacked = dejavu.periphery_crops(images, boxes, size=size, min_side=min_side)
-        crops = np.clip(np.round(crops), 0, 255).astype(np.uint8)
-        crop_source = sources.array_source("periphery crops", "attack", crops,
-                                            labels[attacked], [str(c) for c in
-                                                               range(num_classes)])
+        if size not in crop_sources:  # the two runs share their crops when sizes agree
+            crops, attacked = dejavu.periphery_crops(images, boxes, size=size,
+                                                     min_side=min_side)
+            crops = np.clip(np.round(crops), 0, 255).astype(np.uint8)
+            crop_sources[size] = sources.array_source(
+                "periphery crops", "attack", crops, labels[attacked],
+                [str(c) for c in range(num_classes)])
+        crop_source = crop_sources[size]
         public_source, recipe = eval_source(run_config, public_set, public_split)
         embed = functools.partial(representation, backbone, variables)
-        _log(f"dejavu: the {role} ({run_dir}, step {run_step}) embeds {len(crops)} "
+        _log(f"dejavu: the {role} ({run_dir}, step {run_step}) embeds {len(attacked)} "
              f"periphery crops and {public_source.num_examples} public images")
         embeddings[role] = (eval_features.extract(embed, crop_source, recipe, mesh)[0],
                             eval_features.extract(embed, public_source, recipe, mesh)[0])

@@ -150,7 +150,7 @@ def get_source(name: str, split: str = "train", *, data_dir: str | None = None,
     if name.startswith("tfds:"):
         return tfds_source(name.removeprefix("tfds:"), split, data_dir=data_dir)
     if name.startswith("npz:"):
-        return npz_arrays(name.removeprefix("npz:").replace("{split}", split), split)
+        return npz_arrays(npz_path(name, split), split)
     raise ValueError(
         f"unknown data source {name!r}; use 'digits', 'fashion_mnist', 'folder:<path>' "
         "(one sub-folder per class, '{split}' is replaced by the split), 'npz:<path>' or "
@@ -175,23 +175,37 @@ def array_source(name, split, images, labels, class_names) -> IndexedSource:
                          tuple(class_names), greyscale, (*images.shape[1:3], 3))
 
 
-def npz_arrays(path: str, split: str = "train") -> IndexedSource:
-    """The images and labels of a ``.npz`` (module docstring), held in memory."""
+def npz_path(name: str, split: str) -> str:
+    """The file an ``npz:<path>`` source string names for ``split``."""
+    return name.removeprefix("npz:").replace("{split}", split)
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    """Every array of an npz source's file, checked (module docstring); ``class_names``
+    filled in as the label numbers when the file has none."""
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"npz source {path!r} does not exist.")
-    with tf.io.gfile.GFile(path, "rb") as f, np.load(f) as arrays:
-        missing = {"images", "labels"} - set(arrays.files)
-        if missing:
-            raise ValueError(f"npz source {path!r} lacks {sorted(missing)}; it needs 'images' "
-                             "(uint8 [N, H, W] or [N, H, W, 3]) and 'labels' ([N] ints).")
-        images, labels = arrays["images"], arrays["labels"]
-        class_names = (arrays["class_names"].tolist() if "class_names" in arrays.files
-                       else [str(c) for c in range(int(labels.max()) + 1)])
+    with tf.io.gfile.GFile(path, "rb") as f, np.load(f) as file:
+        arrays = {name: file[name] for name in file.files}
+    missing = {"images", "labels"} - set(arrays)
+    if missing:
+        raise ValueError(f"npz source {path!r} lacks {sorted(missing)}; it needs 'images' "
+                         "(uint8 [N, H, W] or [N, H, W, 3]) and 'labels' ([N] ints).")
+    images, labels = arrays["images"], arrays["labels"]
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) != len(labels):
         raise ValueError(f"npz source {path!r}: 'images' must be uint8 [N, H, W] or "
                          f"[N, H, W, 3] with one label each, not {images.dtype} "
                          f"{list(images.shape)} with {len(labels)} labels.")
-    return array_source(f"npz:{path}", split, images, labels, class_names)
+    if "class_names" not in arrays:
+        arrays["class_names"] = np.array([str(c) for c in range(int(labels.max()) + 1)])
+    return arrays
+
+
+def npz_arrays(path: str, split: str = "train") -> IndexedSource:
+    """The images and labels of a ``.npz`` (module docstring), held in memory."""
+    arrays = read_npz(path)
+    return array_source(f"npz:{path}", split, arrays["images"], arrays["labels"],
+                        arrays["class_names"].tolist())
 
 
 def digits(split: str = "train", *, image_size: int = 32) -> IndexedSource:
