@@ -191,8 +191,9 @@ usage: jax-ssl-analyze relax|attention|patch-similarity|embed-map --workdir DIR
                        [--duplicate_similarity F] [--duplicate_neighbours K]
                        [--neighbours K] [--num_clusters C] [--per_cluster M]
        jax-ssl-analyze dejavu --workdir TARGET --reference_workdir REFERENCE
-                       --attack_set npz:PATH --public_set SOURCE [--attack_split S]
-                       [--public_split S] [--min_side PX] [--knn_k K]
+                       --attack_set npz:PATH|folder:PATH [--boxes DIR]
+                       --public_set SOURCE [--attack_split S] [--public_split S]
+                       [--min_side PX] [--knn_k K]
 
 Writes DIR/analysis/<tool>_step_N_*.png and <tool>_step_N.json. attention and
 patch-similarity need a ViT; relax, embed-map and curate work on any backbone. embed-map
@@ -200,13 +201,14 @@ needs the analysis extra (pip install 'jax-ssl[analysis]'). curate de-duplicates
 pool and retrieves from it the images near the seed set (DINOv2's curation); SOURCE is a
 data.source string (fashion_mnist, folder:PATH, tfds:NAME). dejavu is the Déjà vu
 memorisation test: from the background of each image the target was trained on (its
-object boxes in the npz), can it name the object where the reference cannot?
+object boxes in the npz, or in --boxes: ImageNet's VOC .xml files), can it name the
+object where the reference cannot?
 """
 ANALYZE_TOOLS = ("relax", "attention", "patch-similarity", "embed-map", "curate", "dejavu")
 CURATE_FLAGS = ["pool", "pool_split", "seed_set", "seed_split", "retrieval",
                 "duplicate_similarity", "duplicate_neighbours", "neighbours", "num_clusters",
                 "per_cluster"]
-DEJAVU_FLAGS = ["reference_workdir", "attack_set", "attack_split", "public_set",
+DEJAVU_FLAGS = ["reference_workdir", "attack_set", "attack_split", "boxes", "public_set",
                 "public_split", "min_side", "knn_k"]
 ANALYZE_FLAGS = ["workdir", "step", "num_images", "num_masks", "threshold", "pixel",
                  "query_image", "num_points", "seed", *CURATE_FLAGS, *DEJAVU_FLAGS]
@@ -248,7 +250,8 @@ def curation_options(values) -> dict:
 def memorisation_options(values) -> dict:
     """The dejavu flags → ``analysis.job.run``'s ``memorisation``."""
     return {"reference_workdir": values.reference_workdir, "attack_set": values.attack_set,
-            "attack_split": values.attack_split, "public_set": values.public_set,
+            "attack_split": values.attack_split, "boxes": values.boxes,
+            "public_set": values.public_set,
             "public_split": values.public_split, "min_side": values.min_side,
             "k": values.knn_k}
 
@@ -300,14 +303,19 @@ def analyze():
     flags.DEFINE_string("reference_workdir", None, "dejavu: the reference run, trained like "
                         "--workdir's on images disjoint from the attacked ones.")
     flags.DEFINE_string("attack_set", None, "dejavu: the attacked images (the target's "
-                        "training images), an npz: source with a 'boxes' array.")
+                        "training images): an npz: source with a 'boxes' array, or a "
+                        "folder: source with --boxes.")
+    flags.DEFINE_string("boxes", None, "dejavu: a folder attack set's box files, "
+                        "DIR/Annotation/<class>/<image>.xml (ImageNet's "
+                        "bboxes_annotations.tar.gz unpacked) or DIR/<class>/<image>.xml.")
     flags.DEFINE_string("attack_split", "train", "dejavu: the attacked images' split.")
     flags.DEFINE_string("public_set", None, "dejavu: the labelled set the kNN reads, "
                         "disjoint from both runs' training sets.")
     flags.DEFINE_string("public_split", "train", "dejavu: the public set's split.")
     flags.DEFINE_integer("min_side", None, "dejavu: an attacked image's background crop "
                          "must be longer than this on its shorter side (default: a quarter "
-                         "of the image's; the official 100 px on ImageNet).", lower_bound=0)
+                         "of an npz image's; the official 100 px for a folder).",
+                         lower_bound=0)
     flags.DEFINE_integer("knn_k", 100, "dejavu: neighbours of the kNN (official: 100).",
                          lower_bound=1)
     flags.DEFINE_integer("per_cluster", 100, "curate --retrieval=cluster: images drawn from "

@@ -278,7 +278,7 @@ def test_curate_finds_planted_copies_and_lists_the_retrieved_files(tmp_path):
         job.run("curate", str(workdir), curation={"pool": pool})
 
 
-def test_dejavu_attacks_from_the_npz_boxes_and_writes_its_curves(tmp_path):
+def test_dejavu_attacks_from_npz_or_folder_boxes_and_writes_its_curves(tmp_path):
     import json
 
     from jax_ssl.analysis import dejavu, job
@@ -302,6 +302,35 @@ def test_dejavu_attacks_from_the_npz_boxes_and_writes_its_curves(tmp_path):
     assert (target / "analysis" / "dejavu_step_3_curves.png").stat().st_size > 1000
     saved = json.loads((target / "analysis" / "dejavu_step_3.json").read_text())
     assert saved["models"]["reference"]["workdir"] == str(reference)
+    # the same images as a folder with ImageNet-style box files: the same crops, votes
+    from PIL import Image
+    order = sorted(range(20), key=lambda i: (digits.labels[i], i))  # the folder's order
+    for i in range(20):
+        label = digits.labels[i]
+        (tmp_path / "folder" / str(label)).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "boxes" / "Annotation" / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[i]).save(tmp_path / "folder" / str(label) / f"{i:02d}.png")
+        y0, x0, y1, x1 = boxes[i]
+        size = "" if i == 0 else "<size><width>32</width><height>32</height></size>"
+        (tmp_path / "boxes" / "Annotation" / str(label) / f"{i:02d}.xml").write_text(
+            f"<annotation>{size}<object><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin>"
+            f"<xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object></annotation>")
+    for label in range(10):
+        (tmp_path / "folder" / str(label)).mkdir(exist_ok=True)
+    folder = job.run("dejavu", str(target), memorisation={
+        **options, "attack_set": f"folder:{tmp_path}/folder", "boxes": str(tmp_path / "boxes"),
+        "min_side": 16})
+
+    def by_image(result, image_of):
+        return {image_of[a]: (c, result["target"]["confidence"][j])
+                for j, (a, c) in enumerate(zip(result["attacked"], result["crops"],
+                                               strict=True))}
+    assert by_image(folder, order) == by_image(out, range(20))
+    (tmp_path / "boxes" / "Annotation" / str(digits.labels[3]) / "03.xml").unlink()
+    with pytest.raises(FileNotFoundError, match="03.png has no box file"):
+        job.run("dejavu", str(target), memorisation={
+            **options, "attack_set": f"folder:{tmp_path}/folder",
+            "boxes": str(tmp_path / "boxes")})
     with pytest.raises(ValueError, match="needs --reference_workdir"):
         job.run("dejavu", str(target), memorisation={"attack_set": options["attack_set"]})
     with pytest.raises(ValueError, match="no 'boxes' array"):

@@ -138,3 +138,15 @@ def test_npz_source_holds_its_arrays_and_names_what_is_wrong(tmp_path):
         sources.get_source(f"npz:{tmp_path}/nolabels.npz")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         sources.get_source(f"npz:{tmp_path}/test.npz")
+
+
+def test_crops_of_cuts_each_image_to_its_box_and_keeps_its_label():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 12, 10, 3), dtype=np.uint8)
+    source = sources.array_source("arrays", "train", images, [0, 1, 2, 1, 0], "abc")
+    crops = sources.crops_of(source, [4, 1, 4], [(0, 0, 12, 10), (2, 3, 7, 9), (5, 1, 6, 4)])
+    assert crops.labels.tolist() == [0, 1, 0] and crops.num_classes == 3
+    for j, (i, (y0, x0, y1, x1)) in enumerate([(4, (0, 0, 12, 10)), (1, (2, 3, 7, 9)),
+                                               (4, (5, 1, 6, 4))]):
+        np.testing.assert_array_equal(crops.load(tf.constant(j, tf.int64)).numpy(),
+                                      images[i, y0:y1, x0:x1])

@@ -22,11 +22,15 @@ image, with their boxes.
 """
 from __future__ import annotations
 
+import os
+import xml.etree.ElementTree as ElementTree
+
 import numpy as np
 
 from jax_ssl.analysis import curate
 
 NEIGHBOURS = 100  # the official attack's k (--k_attk)
+OFFICIAL_MIN_SIDE = 100  # px: the official shortest periphery crop, on ImageNet
 FRACTIONS = tuple(np.linspace(0.1, 1.0, 10).round(2))  # of the most confident images
 
 
@@ -135,25 +139,100 @@ def scenes(objects: np.ndarray, *, size: int = 64, seed: int = 0,
     return images, boxes
 
 
-def periphery_crops(images: np.ndarray, boxes, *, size: int, min_side: int):
-    """Images [N, H, W, C] and each one's boxes → (crops [M, size, size, C] float32,
-    resized bilinearly, and the indices [M] of the N images that have one)."""
-    import jax
-
+def periphery_boxes(boxes, shapes, *, min_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's object ``boxes`` and ``shapes`` [N, 2] (height, width) → (the
+    periphery crops [M, 4] (y0, x0, y1, x1), the indices [M] of the N images that have
+    one). The crops are cut and then resized like any evaluated image (the run's eval
+    transform: short side resized, centre crop), as the official attack does."""
     crops, attacked = [], []
-    for i, (image, image_boxes) in enumerate(zip(images, boxes, strict=True)):
-        box = periphery_box(np.reshape(image_boxes, (-1, 4)).tolist(), *image.shape[:2],
-                            min_side)
+    for i, (image_boxes, (height, width)) in enumerate(zip(boxes, shapes, strict=True)):
+        box = periphery_box(np.reshape(image_boxes, (-1, 4)).tolist(), int(height),
+                            int(width), min_side)
         if box is not None:
-            y0, x0, y1, x1 = box
-            crops.append(np.asarray(jax.image.resize(
-                np.asarray(image[y0:y1, x0:x1], np.float32), (size, size, image.shape[2]),
-                "linear")))
+            crops.append(box)
             attacked.append(i)
     if not crops:
         raise ValueError(f"no image has a background crop longer than {min_side} px on "
                          "its shorter side: lower min_side.")
-    return np.stack(crops), np.asarray(attacked)
+    return np.asarray(crops, np.int32), np.asarray(attacked)
+
+
+def voc_boxes(text: str) -> tuple[list[tuple[int, int, int, int]], tuple[int, int] | None]:
+    """A PASCAL VOC annotation (ImageNet's box files, ``Annotation/<wnid>/<id>.xml``) →
+    (its objects' boxes [(y0, x0, y1, x1), ...] as the official attack reads them:
+    ``ymin, xmin, ymax, xmax``; the image's (height, width), None if not given)."""
+    root = ElementTree.fromstring(text)
+    boxes = [tuple(int(float(box.findtext(k))) for k in ("ymin", "xmin", "ymax", "xmax"))
+             for box in root.iter("bndbox")]
+    height, width = (int(float(root.findtext(f"size/{k}") or 0)) for k in ("height", "width"))
+    return boxes, ((height, width) if height and width else None)
+
+
+def partition(labels, annotated, *, per_class: int) -> dict[str, np.ndarray]:
+    """The official split (imagenet_partition.py) of a labelled set's indices, per class:
+    ``bbox_A`` and ``bbox_B``, the first and next ``min(per_class, ⌊boxed / 2⌋)`` of its
+    images with boxes; ``shared``, enough images without boxes to bring A = bbox_A ∪
+    shared and B = bbox_B ∪ shared to ``per_class``; ``public``, the rest. Within a
+    class, images are taken in index order (the official script's order follows
+    os.listdir and a set's, which are not specified). Only bbox_A and bbox_B are
+    attacked; the public set is disjoint from A and B."""
+    labels, annotated = np.asarray(labels), np.asarray(annotated, bool)
+    out = {name: [] for name in ("bbox_A", "bbox_B", "shared", "public")}
+    for label in np.unique(labels):
+        boxed = np.flatnonzero((labels == label) & annotated)
+        plain = np.flatnonzero((labels == label) & ~annotated)
+        num_boxed = min(len(boxed) // 2, per_class)
+        num_shared = per_class - num_boxed
+        out["bbox_A"].append(boxed[:num_boxed])
+        out["bbox_B"].append(boxed[num_boxed:2 * num_boxed])
+        out["shared"].append(plain[:num_shared])
+        out["public"].append(np.concatenate([boxed[2 * num_boxed:], plain[num_shared:]]))
+    return {name: np.sort(np.concatenate(parts)).astype(np.int64)
+            for name, parts in out.items()}
+
+
+def link_partition(train_dir: str, boxes_dir: str, out_dir: str, *, per_class: int = 300,
+                   public_per_class: int = 500, val_dir: str | None = None) -> dict:
+    """Splits an ImageNet-style ``train_dir`` (one folder per class) with ``partition``
+    and writes it as folders of symbolic links that ``folder:`` sources read:
+    ``out_dir``/A/train (bbox_A ∪ shared) and B/train (bbox_B ∪ shared), the training
+    sets; attack_A/train and attack_B/train (bbox_A, bbox_B), the attacked images; and
+    public/train, the public set of ``public_per_class`` (the paper's: 500, for every
+    ``per_class``). An image has boxes when ``boxes_dir``/Annotation/<class>/<id>.xml
+    exists. ``val_dir`` is linked as A/val and B/val (the runs' eval split). Returns
+    each set's size."""
+    classes = sorted(d for d in os.listdir(train_dir)
+                     if os.path.isdir(os.path.join(train_dir, d)))
+    if not classes:
+        raise ValueError(f"{train_dir!r} has no class folders (<class>/<image>).")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        names = sorted(f for f in os.listdir(os.path.join(train_dir, name))
+                       if f.lower().endswith((".jpeg", ".jpg", ".png")))
+        files += [(name, f) for f in names]
+        labels += [label] * len(names)
+    annotated = [os.path.exists(os.path.join(boxes_dir, "Annotation", name,
+                                             f"{os.path.splitext(f)[0]}.xml"))
+                 for name, f in files]
+    if not any(annotated):
+        raise FileNotFoundError(f"no box files in {boxes_dir}/Annotation/<class>/: unpack "
+                                "ImageNet's bboxes_annotations.tar.gz there.")
+    parts = partition(labels, annotated, per_class=per_class)
+    sets = {"A": np.concatenate([parts["bbox_A"], parts["shared"]]),
+            "B": np.concatenate([parts["bbox_B"], parts["shared"]]),
+            "attack_A": parts["bbox_A"], "attack_B": parts["bbox_B"],
+            "public": partition(labels, annotated, per_class=public_per_class)["public"]}
+    for set_name, indices in sets.items():
+        for name in classes:  # every class, so that labels agree between the sets
+            os.makedirs(os.path.join(out_dir, set_name, "train", name), exist_ok=True)
+        for i in indices:
+            name, f = files[i]
+            os.symlink(os.path.abspath(os.path.join(train_dir, name, f)),
+                       os.path.join(out_dir, set_name, "train", name, f))
+    if val_dir is not None:
+        for set_name in ("A", "B"):
+            os.symlink(os.path.abspath(val_dir), os.path.join(out_dir, set_name, "val"))
+    return {name: len(indices) for name, indices in sets.items()}
 
 
 def attack(embeddings: dict, labels: np.ndarray, public_labels: np.ndarray, mesh, *,

@@ -88,9 +88,10 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
     ``curation`` (curate): {"pool": source, "pool_split", "seed_set": source,
     "seed_split"} and ``curate.curate``'s keywords (mode, threshold, neighbours, k,
     num_clusters, per_cluster). ``memorisation`` (dejavu; WORKDIR's model is the
-    target): {"reference_workdir", "attack_set": an ``npz:`` source with ``boxes``,
-    "attack_split", "public_set", "public_split", "min_side" (None: a quarter of the
-    shorter side), "k"}.
+    target): {"reference_workdir", "attack_set": an ``npz:`` source with ``boxes`` or a
+    ``folder:`` one, "boxes" (the folder's VOC box files), "attack_split", "public_set",
+    "public_split", "min_side" (None: a quarter of an npz's shorter side, 100 px for a
+    folder), "k"}.
     """
     if tool not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}.")
@@ -108,7 +109,8 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
     if tool == "dejavu" and not all((memorisation or {}).get(k) for k in (
             "reference_workdir", "attack_set", "public_set")):
         raise ValueError("dejavu needs --reference_workdir (the model that did not see the "
-                         "attacked images), --attack_set (an npz: source with boxes) and "
+                         "attacked images), --attack_set (an npz: source with boxes, or a "
+                         "folder: one with --boxes) and "
                          "--public_set (the labelled set the kNN reads).")
     images = (None if tool in ("embed-map", "curate", "dejavu")
               else eval_images(config, num_images))
@@ -293,46 +295,72 @@ def _curate(config, backbone, variables, listing: str, *, pool: str, seed_set: s
     return out
 
 
-def _attack_images(name: str, split: str):
-    """(images uint8 [N, H, W, 3], boxes [N, M, 4], labels [N], class count) of an
-    ``npz:`` source with a ``boxes`` array ([N, 4] or [N, M, 4], rows of -1 ignored)."""
+def _folder_boxes(source, boxes_dir: str):
+    """Each image's boxes and (height, width) from its VOC file: ``boxes_dir``/
+    Annotation/<class>/<image>.xml as ImageNet's bboxes_annotations unpack, or
+    ``boxes_dir``/<class>/<image>.xml."""
+    boxes, shapes = [], []
+    for path in source.paths:
+        parts = os.path.normpath(path).split(os.sep)
+        name = f"{os.path.splitext(parts[-1])[0]}.xml"
+        candidates = [os.path.join(boxes_dir, "Annotation", parts[-2], name),
+                      os.path.join(boxes_dir, parts[-2], name)]
+        found = next((c for c in candidates if tf.io.gfile.exists(c)), None)
+        if found is None:
+            raise FileNotFoundError(
+                f"{path} has no box file ({' or '.join(candidates)}): the attack set "
+                "must hold only images with boxes (dejavu.partition's bbox_A or bbox_B).")
+        with tf.io.gfile.GFile(found) as f:
+            image_boxes, shape = dejavu.voc_boxes(f.read())
+        if shape is None:  # the file gives no size: read it from the image
+            shape = tuple(tf.shape(sources.decode_image(tf.io.read_file(path)))[:2].numpy())
+        boxes.append(image_boxes)
+        shapes.append(shape)
+    return boxes, np.asarray(shapes)
+
+
+def _attack_images(name: str, split: str, boxes_dir: str | None):
+    """(source, each image's boxes, shapes [N, 2], the default ``min_side``) of the
+    attacked images: an ``npz:`` source with a ``boxes`` array ([N, 4] or [N, M, 4],
+    rows of -1 ignored; a quarter of the shorter side) or a ``folder:`` source with
+    ``boxes_dir`` (the official 100 px)."""
+    if name.startswith("folder:") and boxes_dir:
+        source = sources.get_source(name, split)
+        return (source, *_folder_boxes(source, boxes_dir), dejavu.OFFICIAL_MIN_SIDE)
     if not name.startswith("npz:"):
         raise ValueError(f"--attack_set={name!r}: the attacked images need their object "
-                         "boxes, read from an npz: source's 'boxes' array.")
+                         "boxes: an npz: source with a 'boxes' array, or a folder: source "
+                         "with --boxes (a folder of VOC .xml box files).")
     path = sources.npz_path(name, split)
     arrays = sources.read_npz(path)
     if "boxes" not in arrays:
         raise ValueError(f"{path} has no 'boxes' array ([N, 4] or [N, M, 4] of y0, x0, "
                          "y1, x1 pixels, end-exclusive) for the attacked images.")
     images = arrays["images"]
-    if images.ndim == 3:
-        images = np.repeat(images[..., None], 3, axis=-1)
     boxes = arrays["boxes"].reshape(len(images), -1, 4)
     boxes = [b[(b >= 0).all(axis=1)] for b in boxes]
-    return images, boxes, arrays["labels"].astype(np.int32), len(arrays["class_names"])
+    source = sources.array_source(name, split, images, arrays["labels"],
+                                  arrays["class_names"].tolist())
+    shapes = np.tile(images.shape[1:3], (len(images), 1))
+    return source, boxes, shapes, dejavu.default_min_side(*images.shape[1:3])
 
 
 def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_set: str,
             public_set: str, attack_split: str = "train", public_split: str = "train",
-            min_side: int | None = None, k: int = dejavu.NEIGHBOURS) -> dict:
+            boxes: str | None = None, min_side: int | None = None,
+            k: int = dejavu.NEIGHBOURS) -> dict:
     mesh = parallel.data_mesh()
-    images, boxes, labels, num_classes = _attack_images(attack_set, attack_split)
-    if min_side is None:
-        min_side = dejavu.default_min_side(*images.shape[1:3])
-    embeddings, models, crop_sources = {}, {}, {}
+    source, image_boxes, shapes, default_min_side = _attack_images(attack_set, attack_split,
+                                                                   boxes)
+    min_side = default_min_side if min_side is None else min_side
+    crop_boxes, attacked = dejavu.periphery_boxes(image_boxes, shapes, min_side=min_side)
+    crop_source = sources.crops_of(source, attacked, crop_boxes)
+    num_classes = source.num_classes
+    embeddings, models = {}, {}
     for role, run_dir in (("target", workdir), ("reference", reference_workdir)):
         run_config, run_step, backbone, variables = (
             eval_job.restore_backbone(run_dir, step) if role == "target"
             else eval_job.restore_backbone(run_dir))
-        size = run_config.data.crop_size
-        if size not in crop_sources:  # the two runs share their crops when sizes agree
-            crops, attacked = dejavu.periphery_crops(images, boxes, size=size,
-                                                     min_side=min_side)
-            crops = np.clip(np.round(crops), 0, 255).astype(np.uint8)
-            crop_sources[size] = sources.array_source(
-                "periphery crops", "attack", crops, labels[attacked],
-                [str(c) for c in range(num_classes)])
-        crop_source = crop_sources[size]
         public_source, recipe = eval_source(run_config, public_set, public_split)
         embed = functools.partial(representation, backbone, variables)
         _log(f"dejavu: the {role} ({run_dir}, step {run_step}) embeds {len(attacked)} "
@@ -340,7 +368,7 @@ def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_
         embeddings[role] = (eval_features.extract(embed, crop_source, recipe, mesh)[0],
                             eval_features.extract(embed, public_source, recipe, mesh)[0])
         models[role] = {"workdir": run_dir, "step": run_step}
-    result = dejavu.attack(embeddings, labels[attacked], public_source.labels, mesh,
+    result = dejavu.attack(embeddings, crop_source.labels, public_source.labels, mesh,
                            num_classes=num_classes, k=k)
     scores = result["scores"]
     _log(f"dejavu: memorised {scores['memorised']:.1%} of {len(attacked)} attacked images "
@@ -356,7 +384,8 @@ def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_
     save(fig, "curves")
     return {"models": models, "attack_set": f"{attack_set} {attack_split}",
             "public_set": f"{public_set} {public_split}", "min_side": min_side, "k": k,
-            "attacked": attacked.tolist(), "attacked_of": len(images), **result}
+            "attacked": attacked.tolist(), "attacked_of": source.num_examples,
+            "crops": crop_boxes.tolist(), **result}
 
 
 def _draw_maps(plt, save, result, labels, class_names):
