@@ -24,6 +24,27 @@ and meaning; any key can be overridden with --config.KEY=VALUE. Running the same
 again resumes from the latest complete checkpoint in DIR/checkpoints.
 """
 
+IMPORT_USAGE = """Converts a published PyTorch checkpoint into a workdir (README.md).
+
+usage: jax-ssl-import --config CONFIG --weights FILE --workdir DIR [--part NAME]
+                      [--config.KEY=VALUE ...]
+
+FILE is a .safetensors or PyTorch .pth file (read without unpickling anything but
+tensors); CONFIG (with --config.model.backbone) names the architecture and the data that
+jax-ssl-eval and jax-ssl-analyze then use, e.g. --config dino_imagenet
+--config.model.backbone=vit_s16 for DINO's ViT-S/16. The backbone is found inside
+wrapped checkpoints (the teacher of DINO's full checkpoints, MoCo v3's base encoder;
+--part picks another). DIR gets the config and checkpoint 0.
+"""
+
+EXPORT_USAGE = """Writes a workdir's backbone as a PyTorch state dict (README.md).
+
+usage: jax-ssl-export --workdir DIR --output FILE.safetensors [--step N]
+
+The file loads with strict=True into timm's ViT (num_classes=0) or torchvision's ResNet
+(fc = torch.nn.Identity()).
+"""
+
 EVAL_USAGE = """Evaluates a training run's checkpoint: kNN and linear probes (README.md).
 
 usage: jax-ssl-eval --workdir DIR [--step N] [--nobaselines] [--per_layer]
@@ -62,6 +83,11 @@ def _resolve_config_argument(argv: list[str]) -> list[str]:
         if not os.path.exists(value) and os.sep not in value and (path := bundled_config(value)):
             argv[i] = prefix + path
     return argv
+
+
+def _no_positional_arguments(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form --name=value.")
 
 
 def _fail(message: str, status: int = 2):
@@ -131,8 +157,7 @@ def _quiet_absl():
 
 
 def _train_main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form --name=value.")
+    _no_positional_arguments(argv)
     f = flags.FLAGS
     if f.print_config:
         from jax_ssl.config import describe
@@ -325,8 +350,7 @@ def analyze():
 
 
 def _evaluate_main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; flags take the form --name=value.")
+    _no_positional_arguments(argv)
     _quiet_absl()
     from jax_ssl import checkpoints
     from jax_ssl.evaluate import __main__ as evaluate_command
@@ -379,4 +403,62 @@ def evaluate():
     define_eval_flags()
     flags.mark_flags_as_required(["workdir"])
     _run(_evaluate_main, EVAL_USAGE, EVAL_FLAGS)
+
+
+def _import_main(argv):
+    _no_positional_arguments(argv)
+    _quiet_absl()
+    from jax_ssl import weights
+    from jax_ssl.config import ConfigError
+    from jax_ssl.evaluate import published
+
+    f = flags.FLAGS
+    try:
+        out = published.import_weights(f.weights, f.config, f.workdir, part=f.part)
+    except ConfigError as e:
+        _fail(str(e))
+    except weights.WeightsError as e:
+        _fail(str(e), status=1)
+    print(f"imported {out['tensors']} tensors of {f.weights} into {f.workdir} (checkpoint 0)")
+
+
+def import_weights():
+    """Console script ``jax-ssl-import``."""
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", None, "A config file (configs/*.py) or the name "
+                                    "of a bundled one; its model.backbone is the architecture.",
+                                    lock_config=True)
+    flags.DEFINE_string("weights", None, "The .safetensors or .pth file.")
+    flags.DEFINE_string("workdir", None, "The new workdir.")
+    flags.DEFINE_string("part", None, "The part of a wrapped checkpoint that holds the backbone "
+                        "(default: teacher, base_encoder, or the one that holds it).")
+    flags.mark_flags_as_required(["config", "weights", "workdir"])
+    _run(_import_main, IMPORT_USAGE, ["config", "weights", "workdir", "part"],
+         flags_parser=_parse_train_flags)
+
+
+def _export_main(argv):
+    _no_positional_arguments(argv)
+    _quiet_absl()
+    from jax_ssl import checkpoints
+    from jax_ssl.evaluate import job, published
+
+    f = flags.FLAGS
+    try:
+        out = published.export_weights(f.workdir, f.output, step=f.step)
+    except (job.NoCheckpoint, checkpoints.DamagedCheckpoint) as e:
+        _fail(str(e), status=1)
+    print(f"wrote {out['tensors']} tensors of {out['backbone']} (step {out['step']}) to "
+          f"{f.output}")
+
+
+def export_weights():
+    """Console script ``jax-ssl-export``."""
+    flags.DEFINE_string("workdir", None, "A training run's or an imported --workdir.")
+    flags.DEFINE_string("output", None, "The .safetensors file to write.")
+    flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest complete one).",
+                         lower_bound=0)
+    flags.mark_flags_as_required(["workdir", "output"])
+    _run(_export_main, EXPORT_USAGE, ["workdir", "output", "step"])
 

@@ -1,0 +1,84 @@
+"""Published weights as workdirs: ``jax-ssl-import`` writes one, ``jax-ssl-export``
+reads one (the conversion itself is ``jax_ssl.weights``).
+
+An imported workdir holds the config and a step-0 checkpoint with the converted backbone
+where the config's method keeps it, so ``jax-ssl-eval`` and ``jax-ssl-analyze`` read it
+like a training run's.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+import safetensors.numpy
+import tensorflow as tf
+
+from jax_ssl import checkpoints, methods, weights
+from jax_ssl.config import validate
+from jax_ssl.evaluate.job import random_backbone_variables, restore_backbone
+from jax_ssl.methods import common
+
+
+def _checkpoint_state(method, variables) -> tuple[dict, dict]:
+    """(params, method_state) from which ``method.backbone_variables`` gives
+    ``variables`` back: the method keeps its backbone as trainable ``backbone``, as an
+    EMA ``teacher`` (its BN statistics beside it or the teacher's own), or as MAE's
+    ``encoder``."""
+    params, stats = variables["params"], variables.get("batch_stats")
+    with_stats = {} if stats is None else {"batch_stats": {"backbone": stats}}
+    teacher_stats = {} if stats is None else {"teacher_batch_stats": {"backbone": stats}}
+    layouts = [({"backbone": params}, with_stats),
+               ({}, {"teacher": {"backbone": params}, **with_stats}),
+               ({}, {"teacher": {"backbone": params}, **teacher_stats}),
+               ({"encoder": params}, {})]
+    for layout in layouts:
+        try:
+            restored = method.backbone_variables(*layout)
+        except KeyError:
+            continue
+        if jax.tree.structure(restored) == jax.tree.structure(variables):
+            return layout
+    raise weights.WeightsError(f"{method.__name__} keeps its backbone where import cannot "
+                               "put it.")
+
+
+def import_weights(path: str, config, workdir: str, *, part: str | None = None) -> dict:
+    """Reads ``path``, converts it to ``config.model.backbone`` and writes ``workdir``:
+    its config.json and checkpoint 0. Nothing is written unless the whole file converts.
+    Returns {"step", "tensors", "source"}."""
+    validate(config)
+    if tf.io.gfile.exists(checkpoints.directory(workdir)):
+        raise weights.WeightsError(f"{workdir} already holds a run's checkpoints: give a new "
+                                   "--workdir.")
+    backbone = common.build_backbone(config, axis_name=None)
+    template = jax.eval_shape(lambda: random_backbone_variables(backbone, config, 0))
+    variables = weights.from_state_dict(weights.read_state_dict(path), backbone, template,
+                                        part=part, architecture=config.model.backbone)
+    params, method_state = _checkpoint_state(methods.get(config.method), variables)
+    tf.io.gfile.makedirs(workdir)
+    with tf.io.gfile.GFile(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json(indent=2))
+    manager = checkpoints.manager(workdir)
+    checkpoints.save(manager, 0, {"step": np.zeros((), np.int32), "params": params,
+                                  "method_state": method_state}, config, force=True)
+    manager.wait_until_finished()
+    return {"step": 0, "tensors": len(jax.tree.leaves(variables)),
+            "source": os.path.abspath(path)}
+
+
+def export_weights(workdir: str, path: str, *, step: int | None = None) -> dict:
+    """``workdir``'s evaluated backbone → a ``.safetensors`` state dict
+    (``weights.to_state_dict``), written whole or not at all. Returns {"step", "tensors",
+    "backbone"}."""
+    config, step, backbone, variables = restore_backbone(workdir, step)
+    state = weights.to_state_dict(backbone, jax.tree.map(
+        lambda x: np.asarray(x, np.float32), variables))
+    metadata = {"jax_ssl": json.dumps({"workdir": workdir, "step": int(step),
+                                       "backbone": config.model.backbone})}
+    temporary = f"{path}.tmp"
+    with tf.io.gfile.GFile(temporary, "wb") as f:
+        f.write(safetensors.numpy.save(state, metadata=metadata))
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+    return {"step": int(step), "tensors": len(state), "backbone": config.model.backbone}
