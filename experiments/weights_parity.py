@@ -1,19 +1,27 @@
 """Parity of imported weights with the official PyTorch model code; writes the fixture
 that the default test run checks without PyTorch (tests/data/weights_parity.json).
 
-    python experiments/weights_parity.py     # needs the bench extra: torch, torchvision, timm
+    python experiments/weights_parity.py --mae_code DIR
+    # needs the bench extra (torch, torchvision, timm) and, in DIR, facebookresearch/mae's
+    # models_mae.py and util/pos_embed.py (a checkout of the repository)
 
 Each case's official model is given ``jax_ssl.weights.random_state_dict`` of its own
 keys and shapes (no download) and embeds two images drawn from the same seed: timm's
 VisionTransformer (MAE's models_vit and MoCo v3's vits subclass it; DINO's
 vision_transformer.py computes the same), torchvision's resnet50 (the ResNet-50 that
-DINO, MoCo v3 and torchvision release). The JSON keeps each case's keys, shapes and
-features; tests/test_weights.py rebuilds the state dict, converts it and compares.
+DINO, MoCo v3 and torchvision release), and MAE's own MaskedAutoencoderViT (its
+ViT-B/16 with the 512-d, 8-block decoder), whose fixed sin-cos tables stay its own: its
+encoder runs on the patches its seeded random masking keeps and its decoder predicts
+every patch. The JSON keeps each case's keys, shapes and features (MAE: the masking's
+``ids_restore`` and the first image's predicted pixels); tests/test_weights.py rebuilds
+the state dict, converts it and compares.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
+import sys
 
 import numpy as np
 import timm
@@ -55,7 +63,51 @@ def official_features(model, state: dict, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
 
 
+def official_mae(code: str):
+    """models_mae.mae_vit_base_patch16_dec512d8b at IMAGE_SIZE px. Two shims for today's
+    libraries: models_mae passes timm's Block a ``qk_scale=None`` that timm ≥ 0.9 no
+    longer takes (dropped), and util/pos_embed.py uses ``np.float`` (gone from NumPy
+    1.24: the builtin float it aliased)."""
+    import timm.models.vision_transformer as timm_vit
+
+    np.float = float
+
+    class Block(timm_vit.Block):
+        def __init__(self, *args, qk_scale=None, **kwargs):
+            del qk_scale
+            super().__init__(*args, **kwargs)
+    timm_vit.Block = Block
+    sys.path.insert(0, code)
+    import models_mae
+
+    return models_mae.mae_vit_base_patch16_dec512d8b(img_size=IMAGE_SIZE)
+
+
+def mae_case(code: str, seed: int) -> dict:
+    model = official_mae(code)
+    fixed = ("pos_embed", "decoder_pos_embed")
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    state = weights.random_state_dict({k: v for k, v in shapes.items() if k not in fixed},
+                                      seed)
+    state.update({k: model.state_dict()[k].numpy() for k in fixed})
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    model.eval()
+    x = torch.from_numpy(images(seed).transpose(0, 3, 1, 2).copy())
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        latent, _, ids_restore = model.forward_encoder(x, 0.75)
+        pred = model.forward_decoder(latent, ids_restore).numpy()
+    return {"backbone": "mae_vit_b16", "seed": seed, "shapes": shapes, "fixed": list(fixed),
+            "ids_restore": ids_restore.numpy().tolist(),
+            "features": pred[0].astype(np.float64).round(6).tolist(),
+            "official": "facebookresearch/mae models_mae.py"}
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mae_code", required=True,
+                        help="a checkout of facebookresearch/mae (models_mae.py, util/)")
+    args = parser.parse_args()
     torch.set_num_threads(2)
     fixture = {"image_size": IMAGE_SIZE, "cases": {}}
     for seed, (case, (build, backbone)) in enumerate(CASES.items()):
@@ -68,6 +120,8 @@ def main():
                                   "official": type(model).__module__}
         print(f"{case}: {len(shapes)} tensors, features {features.shape}, "
               f"|f|max {np.abs(features).max():.3f}")
+    fixture["cases"]["mae_vit_b16"] = mae_case(args.mae_code, len(CASES))
+    print(f"mae_vit_b16: {len(fixture['cases']['mae_vit_b16']['shapes'])} tensors")
     FIXTURE.parent.mkdir(exist_ok=True)
     FIXTURE.write_text(json.dumps(fixture))
     print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size:,} bytes)")

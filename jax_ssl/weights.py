@@ -183,10 +183,17 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
 # --- Names and layouts.
 
 def torch_key(path: tuple[str, ...], collection: str = "params") -> str:
-    """The state-dict key of our parameter at ``path`` (module names, then the leaf)."""
+    """The state-dict key of our parameter at ``path`` (module names, then the leaf).
+    An MAE's ``encoder/…`` are the ViT's own keys and ``decoder/embed``, ``…/blocks_i``,
+    ``…/norm``, ``…/pred``, ``…/mask_token`` its ``decoder_embed``, ``decoder_blocks.i``,
+    ``decoder_norm``, ``decoder_pred`` and ``mask_token`` (models_mae.py)."""
     *modules, leaf = path
+    if modules[:1] == ["encoder"]:
+        modules = modules[1:]
+    elif modules[:1] == ["decoder"]:
+        modules = [f"decoder_{m}" for m in modules[1:2]] + modules[2:]
     parts = [{"downsample_conv": "downsample.0", "downsample_bn": "downsample.1"}.get(
-        m, re.sub(r"^(blocks|layer\d)_(\d+)$", r"\1.\2", m)) for m in modules]
+        m, re.sub(r"^((?:decoder_)?blocks|layer\d)_(\d+)$", r"\1.\2", m)) for m in modules]
     if collection == "batch_stats":
         leaf = {"mean": "running_mean", "var": "running_var"}[leaf]
     else:
@@ -231,13 +238,19 @@ def _set(tree: dict, path: tuple[str, ...], value) -> None:
     tree[path[-1]] = value
 
 
-def _sincos_table(backbone) -> np.ndarray | None:
-    """MAE's fixed position embedding [1, 1 + L, D] (CLS row zero), or None if the
-    backbone learns its own."""
-    if getattr(backbone, "pos_embed", None) != "sincos":
-        return None
-    grid = backbone.image_size // backbone.patch_size
-    return sincos_2d_pos_embed(backbone.embed_dim, grid, cls_token=True)[None]
+def fixed_tables(module) -> dict[str, np.ndarray]:
+    """The fixed sin-cos position tables [1, 1 + L, D] (CLS row zero) that PyTorch
+    checkpoints store and our modules compute: a sin-cos ViT's ``pos_embed``, and an
+    MAE's ``pos_embed`` and ``decoder_pos_embed``."""
+    def table(width):
+        grid = module.image_size // module.patch_size
+        return sincos_2d_pos_embed(width, grid, cls_token=True)[None]
+    if getattr(module, "pos_embed", None) == "sincos":  # a ViT (an MAE's encoder)
+        return {"pos_embed": table(module.embed_dim)}
+    if hasattr(module, "decoder_embed_dim"):  # a whole MAE
+        return {"pos_embed": table(module.embed_dim),
+                "decoder_pos_embed": table(module.decoder_embed_dim)}
+    return {}
 
 
 def to_state_dict(backbone, variables) -> dict[str, np.ndarray]:
@@ -249,9 +262,7 @@ def to_state_dict(backbone, variables) -> dict[str, np.ndarray]:
         out[key] = np.ascontiguousarray(_to_torch_layout(path[-1], np.asarray(value)))
         if key.endswith("running_var"):
             out[key[:-len("running_var")] + "num_batches_tracked"] = np.zeros((), np.int64)
-    if (table := _sincos_table(backbone)) is not None:
-        out["pos_embed"] = table
-    return out
+    return {**out, **fixed_tables(backbone)}
 
 
 def _backbone_prefix(names, wanted: list[str], part: str | None) -> str:
@@ -296,14 +307,13 @@ def from_state_dict(state: dict[str, np.ndarray], backbone, template, *,
                                f"{architecture} needs {list(expected)}.")
         value = _from_torch_layout(path[-1], np.asarray(mine[key], np.float32))
         _set(variables.setdefault(collection, {}), path, value)
-    table = _sincos_table(backbone)
-    if table is not None and "pos_embed" in mine:
-        if mine["pos_embed"].shape != table.shape or not np.allclose(
-                mine["pos_embed"], table, atol=1e-4):
-            raise WeightsError(f"{prefix}pos_embed is not MAE's fixed sin-cos table that "
+    for key, table in fixed_tables(backbone).items():
+        if key in mine and (mine[key].shape != table.shape
+                            or not np.allclose(mine[key], table, atol=1e-4)):
+            raise WeightsError(f"{prefix}{key} is not the fixed sin-cos table that "
                                f"{architecture} uses: import it into a ViT with a learned "
                                "one (--config.model.backbone=vit_…).")
-    known = set(wanted) | {"pos_embed"}
+    known = set(wanted) | set(fixed_tables(backbone))
     left = sorted(k for k in mine if k not in known and not k.endswith("num_batches_tracked")
                   and not k.startswith(HEAD_PREFIXES))
     if left:

@@ -45,6 +45,33 @@ def test_imported_features_equal_the_official_models_from_the_fixture(case):
     np.testing.assert_allclose(ours, np.asarray(spec["features"]), atol=1e-4)
 
 
+def test_imported_mae_reconstructs_as_the_official_model_from_the_fixture():
+    from jax_ssl.models.mae import MAEDecoder
+    fixture = json.loads(FIXTURE.read_text())
+    size, spec = fixture["image_size"], fixture["cases"]["mae_vit_b16"]
+    model = models.MAES["mae_vit_b16"](image_size=size)
+    shapes = {k: tuple(v) for k, v in spec["shapes"].items() if k not in spec["fixed"]}
+    # the fixed tables are models_mae.py's own in the fixture, ours here
+    state = {**weights.random_state_dict(shapes, spec["seed"]), **weights.fixed_tables(model)}
+    template = jax.eval_shape(lambda: model.init(
+        {"params": jax.random.PRNGKey(0), "masking": jax.random.PRNGKey(1)},
+        np.zeros((1, size, size, 3), np.float32)))
+    params = weights.from_state_dict(state, model, template)["params"]
+    x = np.random.default_rng(spec["seed"]).standard_normal((2, size, size, 3)).astype(np.float32)
+    ids_restore = np.asarray(spec["ids_restore"], np.int32)
+    keep = int(ids_restore.shape[1] * 0.25)
+    ids_keep = np.argsort(ids_restore, axis=1)[:, :keep]  # the official masking's kept patches
+    encoder = models.vit.VisionTransformer(
+        patch_size=16, embed_dim=768, depth=12, num_heads=12, pos_embed="sincos",
+        image_size=size)
+    encoded = encoder.apply({"params": params["encoder"]}, x, patch_ids=ids_keep)
+    latent = np.concatenate([encoded["cls"][:, None], encoded["patch_tokens"]], axis=1)
+    decoder = MAEDecoder(16 * 16 * 3, 512, 8, 16)
+    grid = (size // 16, size // 16)
+    pred = decoder.apply({"params": params["decoder"]}, latent, ids_restore, grid)
+    np.testing.assert_allclose(pred[0], np.asarray(spec["features"]), atol=1e-4)
+
+
 @pytest.mark.parametrize("name, backbone, size", [
     ("vit_small_patch16_224", "vit_s16", 224), ("vit_base_patch16_224", "vit_b16", 224),
     ("resnet50", "resnet50", 224)])
@@ -73,18 +100,24 @@ def test_imported_official_init_equals_pytorch_when_installed(name, backbone, si
     ("resnet18", {}, 32), ("mae_vit_tiny", {}, 32)])
 def test_state_dict_round_trip_is_exact(name, kwargs, size, tmp_path):
     import safetensors.numpy
-    if name.startswith("mae"):  # the MAE encoder as the evaluation builds it: sin-cos
-        mae = models.MAES[name]()
-        backbone = models.vit.VisionTransformer(
-            patch_size=mae.patch_size, embed_dim=mae.embed_dim, depth=mae.depth,
-            num_heads=mae.num_heads, pos_embed="sincos", image_size=size)
+    if name.startswith("mae"):  # the whole MAE: encoder and decoder
+        backbone = models.MAES[name]()
+        variables = jax.tree.map(np.asarray, jax.jit(lambda: backbone.init(
+            {"params": jax.random.PRNGKey(0), "masking": jax.random.PRNGKey(1)},
+            np.zeros((1, size, size, 3), np.float32)))())
     else:
         backbone = models.backbone(name, **kwargs)
-    variables = jax.tree.map(np.asarray, _init(backbone, size))
+        variables = jax.tree.map(np.asarray, _init(backbone, size))
     state = weights.to_state_dict(backbone, variables)
     assert ("pos_embed" in state) == name.startswith(("mae", "dinov2"))  # MAE's: fixed
+    if name.startswith("mae"):  # models_mae.py's names
+        assert {"decoder_embed.weight", "decoder_blocks.1.mlp.fc2.bias", "decoder_norm.bias",
+                "decoder_pred.weight", "mask_token", "decoder_pos_embed", "blocks.5.norm1.weight",
+                "norm.weight"} <= set(state)
     safetensors.numpy.save_file(state, tmp_path / "w.safetensors")
-    back = _convert(weights.read_state_dict(str(tmp_path / "w.safetensors")), backbone, size)
+    template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), variables)
+    back = weights.from_state_dict(weights.read_state_dict(str(tmp_path / "w.safetensors")),
+                                   backbone, template)
     assert jax.tree.structure(back) == jax.tree.structure(variables)
     for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(variables), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -282,6 +315,38 @@ def test_an_imported_workdir_evaluates_and_exports_back_exactly(tmp_path):
         np.testing.assert_array_equal(exported[key], value)
     with pytest.raises(weights.WeightsError, match="already holds a run's checkpoints"):
         published.import_weights(str(tmp_path / "dino.safetensors"), config, str(workdir))
+
+
+def test_an_mae_pretraining_checkpoint_imports_with_its_decoder(tmp_path):
+    import safetensors.numpy
+
+    from jax_ssl import checkpoints
+    from jax_ssl.config import from_file
+    from jax_ssl.evaluate import job, published
+    from jax_ssl.methods import mae
+    config = from_file(pathlib.Path(__file__).parent.parent / "configs" / "mae_digits.py")
+    model = mae.network(config)
+    size = model.image_size
+    variables = jax.tree.map(np.asarray, jax.jit(lambda: model.init(
+        {"params": jax.random.PRNGKey(0), "masking": jax.random.PRNGKey(1)},
+        np.zeros((1, size, size, 3), np.float32)))())
+    state = weights.to_state_dict(model, variables)
+    safetensors.numpy.save_file({f"model.{k}": v for k, v in state.items()},
+                                tmp_path / "mae.safetensors")
+    published.import_weights(str(tmp_path / "mae.safetensors"), config, str(tmp_path / "w"))
+    saved = checkpoints.restore_state(checkpoints.manager(str(tmp_path / "w"), read_only=True), 0)
+    for a, b in zip(jax.tree.leaves(saved["params"]), jax.tree.leaves(variables["params"]),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    _, _, _, encoder = job.restore_backbone(str(tmp_path / "w"))  # eval: the encoder
+    assert jax.tree.structure(encoder["params"]) == jax.tree.structure(
+        variables["params"]["encoder"])
+    state["decoder_pos_embed"] = state["decoder_pos_embed"] + 0.1  # learned, not MAE's
+    safetensors.numpy.save_file(state, tmp_path / "learned.safetensors")
+    with pytest.raises(weights.WeightsError, match="decoder_pos_embed is not the fixed"):
+        published.import_weights(str(tmp_path / "learned.safetensors"), config,
+                                 str(tmp_path / "w2"))
+    assert not (tmp_path / "w2").exists()
 
 
 def test_the_commands_fail_on_one_line_and_write_nothing(tmp_path):

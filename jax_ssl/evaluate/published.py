@@ -47,16 +47,30 @@ def _checkpoint_state(method, variables) -> tuple[dict, dict]:
 def import_weights(path: str, config, workdir: str, *, part: str | None = None) -> dict:
     """Reads ``path``, converts it to ``config.model.backbone`` and writes ``workdir``:
     its config.json and checkpoint 0. Nothing is written unless the whole file converts.
-    Returns {"step", "tensors", "source"}."""
+    An MAE pre-training checkpoint brings its decoder too (the whole model, as
+    ``jax-ssl-train`` keeps it); a backbone alone goes where the config's method keeps
+    its backbone. Returns {"step", "tensors", "source"}."""
     validate(config)
     if tf.io.gfile.exists(checkpoints.directory(workdir)):
         raise weights.WeightsError(f"{workdir} already holds a run's checkpoints: give a new "
                                    "--workdir.")
-    backbone = common.build_backbone(config, axis_name=None)
-    template = jax.eval_shape(lambda: random_backbone_variables(backbone, config, 0))
-    variables = weights.from_state_dict(weights.read_state_dict(path), backbone, template,
-                                        part=part, architecture=config.model.backbone)
-    params, method_state = _checkpoint_state(methods.get(config.method), variables)
+    state = weights.read_state_dict(path)
+    method = methods.get(config.method)
+    if config.method == "mae" and any(k.endswith("decoder_pred.weight") for k in state):
+        # MAE's pre-training checkpoint: the decoder too, the whole model as it trains
+        model = method.network(config)
+        images = np.zeros((1, model.image_size, model.image_size, 3), np.float32)
+        template = jax.eval_shape(lambda: model.init(
+            {"params": jax.random.PRNGKey(0), "masking": jax.random.PRNGKey(1)}, images))
+        variables = weights.from_state_dict(state, model, template, part=part,
+                                            architecture=config.model.backbone)
+        params, method_state = variables["params"], {}
+    else:
+        backbone = common.build_backbone(config, axis_name=None)
+        template = jax.eval_shape(lambda: random_backbone_variables(backbone, config, 0))
+        variables = weights.from_state_dict(state, backbone, template, part=part,
+                                            architecture=config.model.backbone)
+        params, method_state = _checkpoint_state(method, variables)
     tf.io.gfile.makedirs(workdir)
     with tf.io.gfile.GFile(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json(indent=2))
