@@ -1,9 +1,9 @@
 """Parity of imported weights with the official PyTorch model code; writes the fixture
 that the default test run checks without PyTorch (tests/data/weights_parity.json).
 
-    python experiments/weights_parity.py --mae_code DIR
-    # needs the bench extra (torch, torchvision, timm) and, in DIR, facebookresearch/mae's
-    # models_mae.py and util/pos_embed.py (a checkout of the repository)
+    python experiments/weights_parity.py --mae_code MAE --dinov2_code DINOV2
+    # needs the bench extra (torch, torchvision, timm), and checkouts of
+    # facebookresearch/mae (models_mae.py, util/) and facebookresearch/dinov2 (dinov2/)
 
 Each case's official model is given ``jax_ssl.weights.random_state_dict`` of its own
 keys and shapes (no download) and embeds two images drawn from the same seed: timm's
@@ -12,9 +12,11 @@ vision_transformer.py computes the same), torchvision's resnet50 (the ResNet-50 
 DINO, MoCo v3 and torchvision release), and MAE's own MaskedAutoencoderViT (its
 ViT-B/16 with the 512-d, 8-block decoder), whose fixed sin-cos tables stay its own: its
 encoder runs on the patches its seeded random masking keeps and its decoder predicts
-every patch. The JSON keeps each case's keys, shapes and features (MAE: the masking's
-``ids_restore`` and the first image's predicted pixels); tests/test_weights.py rebuilds
-the state dict, converts it and compares.
+every patch; and DINOv2's own ViT-S/14 (LayerScale, its mask token) at 224 px, which
+resizes its 518-px position embedding as DINOv2 does (offset 0.1). The JSON keeps each
+case's keys, shapes and features (MAE: the masking's ``ids_restore`` and the first
+image's predicted pixels); tests/test_weights.py rebuilds the state dict, converts it
+and compares.
 """
 from __future__ import annotations
 
@@ -103,19 +105,34 @@ def mae_case(code: str, seed: int) -> dict:
             "official": "facebookresearch/mae models_mae.py"}
 
 
+def official_dinov2(code: str):
+    """dinov2_vits14 as its hub builder makes it (LayerScale 1e-5 at init is then
+    replaced by the seeded state dict)."""
+    sys.path.insert(0, code)
+    from dinov2.models import vision_transformer
+
+    return vision_transformer.vit_small(patch_size=14, img_size=518, init_values=1e-5,
+                                        block_chunks=0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mae_code", required=True,
                         help="a checkout of facebookresearch/mae (models_mae.py, util/)")
+    parser.add_argument("--dinov2_code", required=True,
+                        help="a checkout of facebookresearch/dinov2 (the dinov2 package)")
     args = parser.parse_args()
+    CASES["dinov2_vits14"] = (lambda: official_dinov2(args.dinov2_code), "dinov2_vits14")
     torch.set_num_threads(2)
     fixture = {"image_size": IMAGE_SIZE, "cases": {}}
     for seed, (case, (build, backbone)) in enumerate(CASES.items()):
         model = build()
         shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
         state = weights.random_state_dict(shapes, seed)
-        features = official_features(model, state, images(seed))
+        size = 224 if case.startswith("dinov2") else IMAGE_SIZE
+        features = official_features(model, state, images(seed, size))
         fixture["cases"][case] = {"backbone": backbone, "seed": seed, "shapes": shapes,
+                                  "image_size": size,
                                   "features": features.astype(np.float64).round(6).tolist(),
                                   "official": type(model).__module__}
         print(f"{case}: {len(shapes)} tensors, features {features.shape}, "
