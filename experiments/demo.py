@@ -70,6 +70,20 @@ def commit() -> str:
     return head + (" with uncommitted changes" if git("status", "--porcelain") else "")
 
 
+def provenance() -> str:
+    """A record's date, commit and machine lines (markdown list items)."""
+    import datetime
+
+    return (f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n"
+            f"- commit: {commit()}\n- machine: {machine()}\n")
+
+
+def write_record(path, command: str, report: str, details: str = "") -> None:
+    """A run's record: the command as its title, ``provenance``, ``details`` (more
+    list items) and the report."""
+    pathlib.Path(path).write_text(f"# {command}\n\n{provenance()}{details}\n{report}\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="runs/demo")

@@ -65,8 +65,9 @@ def official_features(model, state: dict, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
 
 
-def official_mae(code: str):
-    """models_mae.mae_vit_base_patch16_dec512d8b at IMAGE_SIZE px. Two shims for today's
+def official_mae(code: str, builder: str = "mae_vit_base_patch16_dec512d8b",
+                 image_size: int = IMAGE_SIZE):
+    """models_mae's ``builder`` at ``image_size`` px. Two shims for today's
     libraries: models_mae passes timm's Block a ``qk_scale=None`` that timm ≥ 0.9 no
     longer takes (dropped), and util/pos_embed.py uses ``np.float`` (gone from NumPy
     1.24: the builtin float it aliased)."""
@@ -82,7 +83,7 @@ def official_mae(code: str):
     sys.path.insert(0, code)
     import models_mae
 
-    return models_mae.mae_vit_base_patch16_dec512d8b(img_size=IMAGE_SIZE)
+    return getattr(models_mae, builder)(img_size=image_size)
 
 
 def mae_case(code: str, seed: int) -> dict:

@@ -26,15 +26,18 @@ again resumes from the latest complete checkpoint in DIR/checkpoints.
 
 IMPORT_USAGE = """Converts a published PyTorch checkpoint into a workdir (README.md).
 
-usage: jax-ssl-import --config CONFIG --weights FILE --workdir DIR [--part NAME]
-                      [--config.KEY=VALUE ...]
+usage: jax-ssl-import --model NAME --weights FILE --workdir DIR [--part NAME]
+                      [--config CONFIG [--config.KEY=VALUE ...]]
+       jax-ssl-import --config CONFIG --weights FILE --workdir DIR [--config.KEY=VALUE ...]
 
 FILE is a .safetensors or PyTorch .pth file (read without unpickling anything but
-tensors); CONFIG (with --config.model.backbone) names the architecture and the data that
-jax-ssl-eval and jax-ssl-analyze then use, e.g. --config dino_imagenet
---config.model.backbone=vit_s16 for DINO's ViT-S/16. The backbone is found inside
-wrapped checkpoints (the teacher of DINO's full checkpoints, MoCo v3's base encoder;
---part picks another). DIR gets the config and checkpoint 0.
+tensors). NAME is a released checkpoint (dino_vits16, mae_vitb16, mocov3_resnet50,
+torchvision_resnet50, dinov2_vitl14, ...: README.md, "Published weights"): it sets the
+architecture, and CONFIG, if given, the rest (the data jax-ssl-eval and jax-ssl-analyze
+then use; default: the method's ImageNet config). Without --model, CONFIG's
+model.backbone is the architecture. The backbone is found inside wrapped checkpoints
+(the teacher of DINO's full checkpoints, MoCo v3's base encoder; --part picks another).
+DIR gets the config and checkpoint 0.
 """
 
 EXPORT_USAGE = """Writes a workdir's backbone as a PyTorch state dict (README.md).
@@ -48,8 +51,9 @@ The file loads with strict=True into timm's ViT (num_classes=0) or torchvision's
 EVAL_USAGE = """Evaluates a training run's checkpoint: kNN and linear probes (README.md).
 
 usage: jax-ssl-eval --workdir DIR [--step N] [--nobaselines] [--per_layer]
-                    [--protocol fast|dino|mae|simclr] [--protocol_epochs E]
-                    [--dtype bfloat16] [--watch [--poll_seconds S] [--max_idle_polls K]]
+                    [--protocol fast|dino|mae|simclr|finetune] [--protocol_epochs E]
+                    [--label_fraction F] [--dtype bfloat16]
+                    [--watch [--poll_seconds S] [--max_idle_polls K]]
 """
 
 
@@ -203,7 +207,8 @@ def train():
 
 
 EVAL_FLAGS = ["workdir", "step", "baselines", "batch_size", "per_layer", "vit_token",
-              "protocol", "protocol_epochs", "dtype", "watch", "poll_seconds", "max_idle_polls"]
+              "protocol", "protocol_epochs", "label_fraction", "dtype", "watch",
+              "poll_seconds", "max_idle_polls"]
 
 
 ANALYZE_USAGE = """Looks inside a training run's backbone: pictures and numbers (README.md).
@@ -218,7 +223,7 @@ usage: jax-ssl-analyze relax|attention|patch-similarity|embed-map --workdir DIR
        jax-ssl-analyze dejavu --workdir TARGET --reference_workdir REFERENCE
                        --attack_set npz:PATH|folder:PATH [--boxes DIR]
                        --public_set SOURCE [--attack_split S] [--public_split S]
-                       [--min_side PX] [--knn_k K]
+                       [--min_side PX] [--knn_k K] [--embedding backbone|projector]
 
 Writes DIR/analysis/<tool>_step_N_*.png and <tool>_step_N.json. attention and
 patch-similarity need a ViT; relax, embed-map and curate work on any backbone. embed-map
@@ -234,7 +239,7 @@ CURATE_FLAGS = ["pool", "pool_split", "seed_set", "seed_split", "retrieval",
                 "duplicate_similarity", "duplicate_neighbours", "neighbours", "num_clusters",
                 "per_cluster"]
 DEJAVU_FLAGS = ["reference_workdir", "attack_set", "attack_split", "boxes", "public_set",
-                "public_split", "min_side", "knn_k"]
+                "public_split", "min_side", "knn_k", "embedding"]
 ANALYZE_FLAGS = ["workdir", "step", "num_images", "num_masks", "threshold", "pixel",
                  "query_image", "num_points", "seed", *CURATE_FLAGS, *DEJAVU_FLAGS]
 
@@ -278,7 +283,7 @@ def memorisation_options(values) -> dict:
             "attack_split": values.attack_split, "boxes": values.boxes,
             "public_set": values.public_set,
             "public_split": values.public_split, "min_side": values.min_side,
-            "k": values.knn_k}
+            "k": values.knn_k, "embedding": values.embedding}
 
 
 def parse_pixel(text: str) -> tuple[int, int]:
@@ -343,6 +348,9 @@ def analyze():
                          lower_bound=0)
     flags.DEFINE_integer("knn_k", 100, "dejavu: neighbours of the kNN (official: 100).",
                          lower_bound=1)
+    flags.DEFINE_enum("embedding", "backbone", ["backbone", "projector"], "dejavu: what the "
+                      "kNN reads: the backbone's representation, or the projector head's "
+                      "output (the paper's default; methods with a projector).")
     flags.DEFINE_integer("per_cluster", 100, "curate --retrieval=cluster: images drawn from "
                          "each cluster a seed image falls in.", lower_bound=1)
     flags.mark_flags_as_required(["workdir"])
@@ -382,11 +390,13 @@ def define_eval_flags(values: flags.FlagValues = flags.FLAGS):
                       "/ ViT block, with a plot in WORKDIR/eval/.", **into)
     flags.DEFINE_enum("vit_token", "cls", ["cls", "mean"], "Per-layer ViT representation: "
                       "the normed CLS token (DINO) or mean patch token (MAE).", **into)
-    flags.DEFINE_enum("protocol", "fast", ["fast", "dino", "mae", "simclr"], "Linear probe: "
-                      "'fast' (L-BFGS on precomputed features) or also an official protocol.",
-                      **into)
+    flags.DEFINE_enum("protocol", "fast", ["fast", "dino", "mae", "simclr", "finetune"],
+                      "'fast' (L-BFGS on precomputed features), or also an official linear "
+                      "protocol, or MAE's end-to-end fine-tuning.", **into)
     flags.DEFINE_integer("protocol_epochs", None, "Epochs of the official protocol (default: "
-                         "its own, 100 or 90).", lower_bound=0, **into)
+                         "its own: 100 or 90; fine-tuning 100).", lower_bound=0, **into)
+    flags.DEFINE_float("label_fraction", 1.0, "The --protocol trains on this fraction of "
+                       "each class (e.g. 0.01, 0.1).", lower_bound=0, upper_bound=1, **into)
     flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "Compute dtype of the backbone "
                       "(default: the run's); features are float32 either way.", **into)
     flags.DEFINE_bool("watch", False, "Keep polling WORKDIR/checkpoints and evaluate each new "
@@ -413,8 +423,11 @@ def _import_main(argv):
     from jax_ssl.evaluate import published
 
     f = flags.FLAGS
+    if not (f.model or f.config):
+        raise app.UsageError("give --model (a released checkpoint's name) or --config.")
     try:
-        out = published.import_weights(f.weights, f.config, f.workdir, part=f.part)
+        config = published.published_config(f.model, f.config) if f.model else f.config
+        out = published.import_weights(f.weights, config, f.workdir, part=f.part)
     except ConfigError as e:
         _fail(str(e))
     except weights.WeightsError as e:
@@ -429,12 +442,14 @@ def import_weights():
     config_flags.DEFINE_config_file("config", None, "A config file (configs/*.py) or the name "
                                     "of a bundled one; its model.backbone is the architecture.",
                                     lock_config=True)
+    flags.DEFINE_string("model", None, "A released checkpoint's name (dino_vits16, mae_vitb16, "
+                        "...; README.md), which sets the architecture.")
     flags.DEFINE_string("weights", None, "The .safetensors or .pth file.")
     flags.DEFINE_string("workdir", None, "The new workdir.")
     flags.DEFINE_string("part", None, "The part of a wrapped checkpoint that holds the backbone "
                         "(default: teacher, base_encoder, or the one that holds it).")
-    flags.mark_flags_as_required(["config", "weights", "workdir"])
-    _run(_import_main, IMPORT_USAGE, ["config", "weights", "workdir", "part"],
+    flags.mark_flags_as_required(["weights", "workdir"])
+    _run(_import_main, IMPORT_USAGE, ["model", "config", "weights", "workdir", "part"],
          flags_parser=_parse_train_flags)
 
 

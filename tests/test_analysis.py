@@ -331,6 +331,19 @@ def test_dejavu_attacks_from_npz_or_folder_boxes_and_writes_its_curves(tmp_path)
         job.run("dejavu", str(target), memorisation={
             **options, "attack_set": f"folder:{tmp_path}/folder",
             "boxes": str(tmp_path / "boxes")})
+    # the projector head's output (the paper's default): SimCLR's projection, not the CLS
+    projected = job.run("dejavu", str(target), memorisation={
+        **options, "min_side": 16, "embedding": "projector"})
+    assert projected["embedding"] == "projector" and projected["attacked"] == expected
+    from jax_ssl.evaluate import job as eval_job
+    config, _, saved = eval_job.restore_run(str(target))
+    images16 = np.zeros((2, 16, 16, 3), np.float32)
+    assert job.projector_embedder(config, saved)(images16).shape == (
+        2, config.simclr.projector_dim)
+    assert projected["target"]["confidence"] != out["target"]["confidence"]
+    config.method = "mae"
+    with pytest.raises(ValueError, match="mae's network has no projector head"):
+        job.projector_embedder(config, saved)
     with pytest.raises(ValueError, match="needs --reference_workdir"):
         job.run("dejavu", str(target), memorisation={"attack_set": options["attack_set"]})
     with pytest.raises(ValueError, match="no 'boxes' array"):

@@ -26,7 +26,7 @@ def run(*args, timeout=60):
     ("jax-ssl-eval", [f"--{name}" for name in cli.EVAL_FLAGS if name != "baselines"]
      + ["--[no]baselines"]),
     ("jax-ssl-analyze", [f"--{name}" for name in cli.ANALYZE_FLAGS]),
-    ("jax-ssl-import", ["--config", "--weights", "--workdir", "--part"]),
+    ("jax-ssl-import", ["--model", "--config", "--weights", "--workdir", "--part"]),
     ("jax-ssl-export", ["--workdir", "--output", "--step"])])
 def test_console_script_help_lists_its_flags_and_the_usage(script, flags):
     out = run(BIN / script, "--help")  # absl's --help exits with status 1
@@ -37,7 +37,7 @@ def test_console_script_help_lists_its_flags_and_the_usage(script, flags):
              "jax-ssl-eval": "usage: jax-ssl-eval --workdir DIR [--step N]",
              "jax-ssl-analyze": "usage: jax-ssl-analyze relax|attention|patch-similarity"
                                 "|embed-map --workdir DIR\n",
-             "jax-ssl-import": "usage: jax-ssl-import --config CONFIG --weights FILE "
+             "jax-ssl-import": "usage: jax-ssl-import --model NAME --weights FILE "
                                "--workdir DIR [--part NAME]\n",
              "jax-ssl-export": "usage: jax-ssl-export --workdir DIR --output "
                                "FILE.safetensors [--step N]\n"}[script]

@@ -15,7 +15,7 @@ from test_train import damage_latest, tiny_config
 
 from jax_ssl import checkpoints, methods, models, parallel
 from jax_ssl.data import recipes, sources
-from jax_ssl.evaluate import features, job, layers, protocols, watch
+from jax_ssl.evaluate import features, job, labels, layers, protocols, watch
 from jax_ssl.methods import common
 from jax_ssl.models.resnet import BasicBlock, Bottleneck, ResNet
 
@@ -513,3 +513,18 @@ def test_watch_skips_a_damaged_checkpoint_and_goes_on(trained_workdir, tmp_path,
     assert calls == [4, 8]  # 8 tried once, not at every poll
     assert "checkpoint 8 in" in capsys.readouterr().out
     assert watch.load_done(str(workdir)) == {4}
+
+
+def test_evaluate_job_fine_tunes_on_a_fraction_of_the_labels(trained_workdir, tmp_path):
+    workdir = _copy_run(trained_workdir, tmp_path / "run")
+    out = job.evaluate(str(workdir), baselines=False, batch_size=64, protocol="finetune",
+                       protocol_kwargs={"epochs": 1, "warmup_epochs": 0},
+                       label_fraction=0.1)
+    tuned = out["finetune"]
+    digits_train = sources.digits("train")
+    expected = len(labels.label_subset(digits_train.labels, fraction=0.1))
+    assert tuned["train_examples"] == expected and tuned["label_fraction"] == 0.1
+    assert tuned["steps"] == expected // 64 and 0.0 <= tuned["top1"] <= 1.0
+    assert watch.tag("finetune", "10%") in watch.scalars(out)
+    with pytest.raises(ValueError, match="label_fraction=0.1: a fraction"):
+        job.evaluate(str(workdir), label_fraction=0.1)  # fast: no protocol to train

@@ -356,7 +356,7 @@ def test_the_commands_fail_on_one_line_and_write_nothing(tmp_path):
     import sys
     bin_dir = pathlib.Path(sys.executable).parent
     (tmp_path / "cut.pth").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
-    out = subprocess.run([str(bin_dir / "jax-ssl-import"), "--config", "dino_digits",
+    out = subprocess.run([str(bin_dir / "jax-ssl-import"), "--model", "dino_vits16",
                           "--weights", str(tmp_path / "cut.pth"),
                           "--workdir", str(tmp_path / "w")],
                          capture_output=True, text=True, timeout=120)
@@ -379,3 +379,18 @@ def test_a_truncated_safetensors_file_is_a_clear_error(tmp_path):
         weights.read_state_dict(str(tmp_path / "cut.safetensors"))
     with pytest.raises(weights.WeightsError, match="does not exist"):
         weights.read_state_dict(str(tmp_path / "missing.pth"))
+
+
+@pytest.mark.parametrize("name", ["vit_s16", "resnet50"])
+def test_exported_state_dicts_load_strictly_into_timm_and_torchvision(name):
+    torch = pytest.importorskip("torch")
+    timm = pytest.importorskip("timm")
+    torchvision = pytest.importorskip("torchvision")
+    backbone = models.backbone(name)
+    state = weights.to_state_dict(backbone, jax.tree.map(np.asarray, _init(backbone, 224)))
+    if name == "resnet50":
+        model = torchvision.models.resnet50()
+        model.fc = torch.nn.Identity()
+    else:
+        model = timm.create_model("vit_small_patch16_224", num_classes=0)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import tensorflow as tf
 
-from jax_ssl import parallel
+from jax_ssl import methods, parallel
 from jax_ssl.analysis import curate, dejavu, embed_map, maps, relax
 from jax_ssl.cli import ANALYZE_TOOLS as TOOLS
 from jax_ssl.data import pipeline, recipes, sources
@@ -73,6 +73,25 @@ def representation(backbone, variables, images):
     return common.pooled(backbone.apply(variables, images, train=False))
 
 
+def projector_embedder(config, saved):
+    """``images [B, H, W, 3] → [B, D']``: the output of the method's projector head (the
+    embedding the Déjà vu paper attacks by default), for the methods whose network is a
+    backbone with a projector (``common.Network``: SimCLR, VICReg, Barlow Twins, BYOL's
+    and MoCo v3's online networks, ...). ``saved``: ``eval_job.restore_run``'s state."""
+    method = methods.get(config.method)
+    try:
+        net = method.network(config, None)
+    except TypeError:  # a network built from other arguments (MAE, I-JEPA): no projector
+        net = None
+    if not isinstance(net, common.Network):
+        raise ValueError(f"--embedding=projector: {config.method}'s network has no projector "
+                         "head to read; use --embedding=backbone.")
+    variables = {"params": saved["params"]}
+    if "batch_stats" in saved["method_state"]:
+        variables["batch_stats"] = saved["method_state"]["batch_stats"]
+    return lambda images: net.apply(variables, images, train=False)[1]
+
+
 def _show(image: np.ndarray) -> np.ndarray:
     """A normalised image back to [0, 1] for display (min-max per image)."""
     low, high = image.min(), image.max()
@@ -91,7 +110,7 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
     target): {"reference_workdir", "attack_set": an ``npz:`` source with ``boxes`` or a
     ``folder:`` one, "boxes" (the folder's VOC box files), "attack_split", "public_set",
     "public_split", "min_side" (None: a quarter of an npz's shorter side, 100 px for a
-    folder), "k"}.
+    folder), "k", "embedding" ("backbone", or "projector": ``projector_embedder``)}.
     """
     if tool not in TOOLS:
         raise ValueError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}.")
@@ -348,7 +367,7 @@ def _attack_images(name: str, split: str, boxes_dir: str | None):
 def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_set: str,
             public_set: str, attack_split: str = "train", public_split: str = "train",
             boxes: str | None = None, min_side: int | None = None,
-            k: int = dejavu.NEIGHBOURS) -> dict:
+            k: int = dejavu.NEIGHBOURS, embedding: str = "backbone") -> dict:
     mesh = parallel.data_mesh()
     source, image_boxes, shapes, default_min_side = _attack_images(attack_set, attack_split,
                                                                    boxes)
@@ -357,12 +376,18 @@ def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_
     crop_source = sources.crops_of(source, attacked, crop_boxes)
     num_classes = source.num_classes
     embeddings, models = {}, {}
+    if embedding not in ("backbone", "projector"):
+        raise ValueError(f"--embedding={embedding!r}: 'backbone' or 'projector'.")
     for role, run_dir in (("target", workdir), ("reference", reference_workdir)):
-        run_config, run_step, backbone, variables = (
-            eval_job.restore_backbone(run_dir, step) if role == "target"
-            else eval_job.restore_backbone(run_dir))
+        run_step = step if role == "target" else None
+        if embedding == "projector":
+            run_config, run_step, saved = eval_job.restore_run(run_dir, run_step)
+            embed = projector_embedder(run_config, saved)
+        else:
+            run_config, run_step, backbone, variables = eval_job.restore_backbone(run_dir,
+                                                                                  run_step)
+            embed = functools.partial(representation, backbone, variables)
         public_source, recipe = eval_source(run_config, public_set, public_split)
-        embed = functools.partial(representation, backbone, variables)
         _log(f"dejavu: the {role} ({run_dir}, step {run_step}) embeds {len(attacked)} "
              f"periphery crops and {public_source.num_examples} public images")
         embeddings[role] = (eval_features.extract(embed, crop_source, recipe, mesh)[0],
@@ -382,7 +407,8 @@ def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_
            ylabel="kNN accuracy from the background", ylim=(0, 1))
     ax.legend(fontsize="small")
     save(fig, "curves")
-    return {"models": models, "attack_set": f"{attack_set} {attack_split}",
+    return {"models": models, "embedding": embedding,
+            "attack_set": f"{attack_set} {attack_split}",
             "public_set": f"{public_set} {public_split}", "min_side": min_side, "k": k,
             "attacked": attacked.tolist(), "attacked_of": source.num_examples,
             "crops": crop_boxes.tolist(), **result}

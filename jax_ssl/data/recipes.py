@@ -6,7 +6,7 @@ arguments. Outputs (the pipeline adds ``label`` and batches them):
 
 - ``simclr``, ``byol``: ``views`` [2, S, S, 3]
 - ``multicrop``: ``global_views`` [n, S, S, 3] and ``local_views`` [m, s, s, 3]
-- ``mae``, ``eval``: ``image`` [S, S, 3]
+- ``mae``, ``finetune``, ``eval``: ``image`` [S, S, 3]
 - ``jigsaw``: ``tiles`` [9, t, t, 3] and ``permutation`` int32
 - ``relative_position``: ``patches`` [2, p, p, 3] (centre, neighbour) and ``position``
 - ``pirl``: ``image`` [S, S, 3] and ``tiles`` [9, t, t, 3] of the same image
@@ -21,7 +21,7 @@ import math
 
 import tensorflow as tf
 
-from jax_ssl.data import augment
+from jax_ssl.data import augment, randaugment
 from jax_ssl.puzzles import RELATIVE_POSITION_OFFSETS, max_hamming_permutations
 
 ImageNetNorm = (augment.IMAGENET_MEAN, augment.IMAGENET_STD)
@@ -134,6 +134,24 @@ def mae(image, seed, *, size=224, scale=(0.2, 1.0), flip=True, normalization=Ima
     if flip:
         x = augment.horizontal_flip(x, flip_seed)
     return {"image": augment.normalize(x, *normalization)}
+
+
+def finetune(image, seed, *, size=224, scale=(0.08, 1.0), auto_augment=True, reprob=0.25,
+             normalization=ImageNetNorm):
+    """facebookresearch/mae fine-tuning (timm ``create_transform``): RandomResizedCrop
+    bicubic + flip, RandAugment 'rand-m9-mstd0.5-inc1' (``auto_augment``), normalise,
+    RandomErasing 'pixel' with probability ``reprob``."""
+    crop_seed, flip_seed, augment_seed, erase_seed = _split(seed, 4)
+    x = augment.random_resized_crop(image, crop_seed, size, scale=scale, method="bicubic")
+    x = augment.horizontal_flip(x, flip_seed)
+    if auto_augment:
+        # timm fills the affine ops with img_mean = round(255 · mean) of the normalisation.
+        fill = tuple(min(255, round(255 * m)) for m in normalization[0])
+        x = randaugment.rand_augment(x, augment_seed, fill=fill)
+    x = augment.normalize(x, *normalization)
+    if reprob:
+        x = randaugment.random_erasing(x, erase_seed, probability=reprob)
+    return {"image": x}
 
 
 def evaluation(image, seed, *, size=224, resize_size=None, normalization=ImageNetNorm):
@@ -345,7 +363,7 @@ def pirl(image, seed, *, size=224, scale=(0.08, 1.0), jigsaw_size=255,
 
 RECIPES = {"simclr": simclr, "byol": byol, "multicrop": multicrop, "mae": mae,
            "eval": evaluation, "jigsaw": jigsaw, "relative_position": relative_position,
-           "pirl": pirl}
+           "pirl": pirl, "finetune": finetune}
 # Checks of a recipe's arguments, run when it is made (and so by config validation).
 CHECKS = {"jigsaw": _check_jigsaw, "relative_position": _check_relative_position,
           "pirl": _check_pirl}

@@ -175,6 +175,19 @@ def array_source(name, split, images, labels, class_names) -> IndexedSource:
                          tuple(class_names), greyscale, (*images.shape[1:3], 3))
 
 
+def subset(source: IndexedSource, indices) -> IndexedSource:
+    """Example j is ``source``'s example ``indices[j]`` (e.g. a low-label subset)."""
+    if not isinstance(source, IndexedSource):
+        raise ValueError(f"{source.name} is read sequentially (TFDS): a subset of its "
+                         "examples needs an indexed source (an image folder, npz or arrays).")
+    indices = np.asarray(indices, np.int64)
+    index_table = tf.constant(indices)
+    return dataclasses.replace(
+        source, labels=source.labels[indices],
+        load=lambda index: source.load(tf.gather(index_table, index)),
+        paths=None if source.paths is None else source.paths[indices])
+
+
 def crops_of(source: IndexedSource, indices, boxes) -> IndexedSource:
     """Example j is ``source``'s image ``indices[j]`` cut to ``boxes[j]`` (y0, x0, y1,
     x1 pixels, end-exclusive), with that image's label; the images load as the

@@ -20,10 +20,13 @@ def _print_and_write(workdir: str, out: dict):
     print(format_table(out["results"]))
     if "per_layer" in out:
         print(layers.format_layer_table(out["per_layer"]))
-    if "linear_protocol" in out:
-        p = out["linear_protocol"]
-        print(f"{p['protocol']} linear-probe protocol ({p['epochs']} epochs, batch "
-              f"{p['batch_size']}, lr {p['learning_rate']:.3g}): top-1 {100 * p['top1']:.1f}%")
+    for key, kind in (("linear_protocol", "linear-probe protocol"),
+                      ("finetune", "end-to-end fine-tuning")):
+        if key in out:
+            p = out[key]
+            print(f"{p['protocol']} {kind} ({p['epochs']} epochs, batch {p['batch_size']}, "
+                  f"lr {p['learning_rate']:.3g}, {100 * p['label_fraction']:g}% of the "
+                  f"labels): top-1 {100 * p['top1']:.1f}%")
     write_outputs(workdir, out)
 
 
@@ -32,7 +35,7 @@ def run(f):
     protocol_kwargs = {"epochs": f.protocol_epochs} if f.protocol_epochs else {}
     kwargs = dict(baselines=f.baselines, batch_size=f.batch_size, per_layer=f.per_layer,
                   vit_token=f.vit_token, protocol=f.protocol, protocol_kwargs=protocol_kwargs,
-                  dtype=f.dtype, write=False)
+                  label_fraction=f.label_fraction, dtype=f.dtype, write=False)
     if f.watch:
         from jax_ssl.evaluate import watch
 

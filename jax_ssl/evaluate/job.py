@@ -21,10 +21,11 @@ import tensorflow as tf
 
 from jax_ssl import checkpoints, methods, parallel
 from jax_ssl.data import recipes, sources
-from jax_ssl.evaluate import features, knn, labels, layers, linear, protocols
+from jax_ssl.evaluate import features, finetune, knn, labels, layers, linear, protocols
 from jax_ssl.methods import common
 
-LABEL_REGIMES = {"100%": {}, "1%": {"fraction": 0.01}, "5/class": {"per_class": 5}}
+LABEL_REGIMES = {"100%": {}, "10%": {"fraction": 0.1}, "1%": {"fraction": 0.01},
+                 "5/class": {"per_class": 5}}
 # The official protocols' training augmentation: RandomResizedCrop (torchvision's default
 # scale) and a horizontal flip, which the project's ``mae`` recipe is.
 PROBE_CROP_SCALE = (0.08, 1.0)
@@ -49,6 +50,18 @@ def restore_backbone(workdir: str, step: int | None = None, *, dtype: str | None
     ``dtype`` ("float32" or "bfloat16") overrides the compute dtype the run trained in;
     the variables stay as saved (float32).
     """
+    config, step, saved = restore_run(workdir, step, dtype=dtype)
+    method = methods.get(config.method)
+    backbone = common.build_backbone(config, axis_name=None)
+    variables = method.backbone_variables(saved["params"], saved["method_state"])
+    expected = jax.eval_shape(lambda: random_backbone_variables(backbone, config, 0))
+    _check_same_layout(expected, variables, config)
+    return config, step, backbone, variables
+
+
+def restore_run(workdir: str, step: int | None = None, *, dtype: str | None = None):
+    """(config, step, the saved state as nested dicts: ``params``, ``method_state``, …)
+    of a training workdir's checkpoint (``restore_backbone``'s)."""
     ckpt_dir = checkpoints.directory(workdir)
     if not tf.io.gfile.isdir(ckpt_dir):
         raise NoCheckpoint(f"no checkpoints in {ckpt_dir}: is {workdir!r} the --workdir "
@@ -75,12 +88,7 @@ def restore_backbone(workdir: str, step: int | None = None, *, dtype: str | None
     if dtype is not None:
         config.dtype = dtype
         common.compute_dtype(config)  # a clear error for an unknown name
-    method = methods.get(config.method)
-    backbone = common.build_backbone(config, axis_name=None)
-    variables = method.backbone_variables(saved["params"], saved["method_state"])
-    expected = jax.eval_shape(lambda: random_backbone_variables(backbone, config, 0))
-    _check_same_layout(expected, variables, config)
-    return config, step, backbone, variables
+    return config, step, saved
 
 
 def _check_same_layout(expected, restored, config):
@@ -127,7 +135,8 @@ def probe_batch_size(batch_size: int, source, mesh) -> int:
 def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
              batch_size: int = 512, per_layer: bool = False, vit_token: str = "cls",
              protocol: str = "fast", protocol_kwargs: dict | None = None,
-             dtype: str | None = None, write: bool = True) -> dict:
+             label_fraction: float = 1.0, dtype: str | None = None,
+             write: bool = True) -> dict:
     """Evaluates one checkpoint.
 
     Args:
@@ -137,9 +146,12 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
         capped to what the training split fills).
       per_layer: also kNN and the fast linear probe on every ResNet stage / ViT block
         (``vit_token``: "cls" or "mean", see ``layers.py``).
-      protocol: "fast" (only the L-BFGS probe) or an official protocol "dino", "mae",
-        "simclr" run in addition, on the pretrained backbone with all training labels;
-        ``protocol_kwargs`` go to it (e.g. ``{"epochs": 2}``).
+      protocol: "fast" (only the L-BFGS probe), an official linear protocol "dino",
+        "mae", "simclr", or MAE's end-to-end "finetune" (``finetune.py``), run in
+        addition on the pretrained backbone; ``protocol_kwargs`` go to it (e.g.
+        ``{"epochs": 2}``).
+      label_fraction: the protocol trains on this fraction of each class of the
+        training split (1%, 10%: the low-label transfer); needs an indexed source.
       dtype: compute dtype of the backbone ("bfloat16" or "float32"; default: the run's).
         Features are float32 either way.
       write: write the results (``write_outputs``, process 0); the command line prints
@@ -148,11 +160,14 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
     Returns:
       {"step", "method", "dataset", "dtype", "results": {representation: {protocol:
       top-1}}} and, when asked for, "per_layer" (``layers.per_layer_probe``'s dict) and
-      "linear_protocol"
-      (``protocols.train_and_test``'s dict with the protocol's settings).
+      "linear_protocol" (``protocols.train_and_test``'s dict with the protocol's
+      settings) or "finetune" (``finetune.finetune``'s).
     """
     if protocol not in protocols.NAMES:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {protocols.NAMES}.")
+    if not 0 < label_fraction <= 1 or (label_fraction < 1 and protocol == "fast"):
+        raise ValueError(f"label_fraction={label_fraction}: a fraction in (0, 1] of the "
+                         "labels that a --protocol other than fast trains on.")
     config, step, backbone, variables = restore_backbone(workdir, step, dtype=dtype)
     mesh = parallel.data_mesh()
     data = config.data
@@ -202,14 +217,28 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
             backbone, train_layers, train_y, test_layers, test_y,
             num_classes=num_classes, vit_token=vit_token, log=_log)
     if protocol != "fast":
-        train_recipe = recipes.make_recipe("mae", size=data.crop_size, scale=PROBE_CROP_SCALE,
-                                           normalization=data.recipe_kwargs.normalization)
-        probe_data = protocols.ProbeData(train_source, test_source, train_recipe, recipe, mesh)
-        kwargs = {"batch_size": probe_batch_size(batch_size, train_source, mesh),
+        protocol_source = train_source if label_fraction == 1 else sources.subset(
+            train_source, labels.label_subset(train_source.labels, fraction=label_fraction))
+        train_recipe = (
+            recipes.make_recipe("finetune", size=data.crop_size,
+                                normalization=data.recipe_kwargs.normalization)
+            if protocol == "finetune" else
+            recipes.make_recipe("mae", size=data.crop_size, scale=PROBE_CROP_SCALE,
+                                normalization=data.recipe_kwargs.normalization))
+        probe_data = protocols.ProbeData(protocol_source, test_source, train_recipe, recipe,
+                                         mesh)
+        kwargs = {"batch_size": probe_batch_size(batch_size, protocol_source, mesh),
                   "seed": config.seed, **(protocol_kwargs or {})}
-        _log(f"{protocol} linear-probe protocol: {kwargs}")
-        out["linear_protocol"] = protocols.run(protocol, backbone, variables, probe_data,
-                                               log=_log, **kwargs)
+        _log(f"{protocol} protocol on {protocol_source.num_examples} labelled examples: "
+             f"{kwargs}")
+        if protocol == "finetune":
+            out["finetune"] = finetune.finetune(backbone, variables, probe_data, log=_log,
+                                                **kwargs)
+        else:
+            out["linear_protocol"] = protocols.run(protocol, backbone, variables, probe_data,
+                                                   log=_log, **kwargs)
+        out["finetune" if protocol == "finetune" else "linear_protocol"]["label_fraction"] = \
+            label_fraction
     if write and jax.process_index() == 0:
         write_outputs(workdir, out)
     return out

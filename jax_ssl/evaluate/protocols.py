@@ -298,7 +298,8 @@ def simclr(backbone, variables, data: ProbeData, *, batch_size: int, epochs: int
 
 
 PROTOCOLS = {"dino": dino, "mae": mae, "simclr": simclr}
-NAMES = ("fast", *PROTOCOLS)  # "fast": only the L-BFGS probe on precomputed features
+# "fast": only the L-BFGS probe on precomputed features; "finetune": finetune.py
+NAMES = ("fast", *PROTOCOLS, "finetune")
 
 
 def run(name: str, backbone, variables, data: ProbeData, **kwargs) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 
 import jax
 import numpy as np
@@ -19,6 +20,40 @@ from jax_ssl import checkpoints, methods, weights
 from jax_ssl.config import validate
 from jax_ssl.evaluate.job import random_backbone_variables, restore_backbone
 from jax_ssl.methods import common
+
+# name: (the bundled config it is evaluated and fine-tuned with, its backbone, the
+# backbone's keyword arguments), for the released checkpoints (README: published weights)
+PUBLISHED = {
+    **{f"dino_vit{size}{patch}": ("dino_imagenet", f"vit_{size}{patch}",
+                                  {"interpolate_offset": 0.1})
+       for size in ("s", "b") for patch in (16, 8)},
+    "dino_resnet50": ("dino_imagenet", "resnet50", {}),
+    **{f"mae_vit{size}": ("mae_imagenet", f"mae_vit_{size}", {})
+       for size in ("b16", "l16", "h14")},
+    **{f"mocov3_vit{size}16": ("moco_v3_imagenet", f"vit_{size}16", {}) for size in ("s", "b")},
+    "mocov3_resnet50": ("moco_v3_imagenet", "resnet50", {}),
+    # supervised: any method that keeps its backbone as params["backbone"] reads it
+    "torchvision_resnet50": ("simclr_imagenet", "resnet50", {}),
+    **{f"dinov2_vit{size}14{reg}": ("dinov2_imagenet", f"dinov2_vit{size}14{reg}", {})
+       for size in ("s", "b", "l", "g") for reg in ("", "_reg")},
+}
+
+
+def published_config(name: str, config=None):
+    """The config of released checkpoint ``name`` (``PUBLISHED``): ``config`` (e.g. with
+    the data to evaluate on) or else the bundled one, with its architecture."""
+    from jax_ssl.config import from_file
+
+    if name not in PUBLISHED:
+        raise weights.WeightsError(f"unknown published model {name!r}; choose one of "
+                                   f"{', '.join(PUBLISHED)}.")
+    bundled, backbone, kwargs = PUBLISHED[name]
+    if config is None:  # configs/ installs as jax_ssl.configs
+        config = from_file(str(resources.files("jax_ssl.configs") / f"{bundled}.py"))
+    with config.unlocked():
+        config.model.backbone = backbone
+        config.model.backbone_kwargs = kwargs
+    return config
 
 
 def _checkpoint_state(method, variables) -> tuple[dict, dict]:

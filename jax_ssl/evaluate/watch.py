@@ -86,7 +86,7 @@ def scalars(out: dict) -> dict[str, float]:
 
     ``results`` give ``<representation>/<protocol>``; the per-layer probes
     ``per_layer/<layer>/<protocol>`` and ``per_layer/best_<protocol>``; an official
-    protocol ``linear_protocol/<name>``.
+    protocol ``linear_protocol/<name>``; fine-tuning ``finetune/<label fraction>``.
     """
     flat = {}
     for representation, cells in out.get("results", {}).items():
@@ -101,6 +101,9 @@ def scalars(out: dict) -> dict[str, float]:
     if "linear_protocol" in out:
         flat[tag("linear_protocol", out["linear_protocol"]["protocol"])] = (
             out["linear_protocol"]["top1"])
+    if "finetune" in out:
+        fraction = out["finetune"]["label_fraction"]
+        flat[tag("finetune", f"{100 * fraction:g}%")] = out["finetune"]["top1"]
     return {k: float(v) for k, v in flat.items()}
 
 

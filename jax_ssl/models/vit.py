@@ -353,6 +353,8 @@ class VisionTransformer(nn.Module):
     Call: ``(images [B, H, W, C], *, train=False, return_layers=(),
     return_attention=False, patch_ids=None, patch_mask=None)`` → dict with
       * ``cls`` [B, D] and ``patch_tokens`` [B, L, D], after the final LayerNorm;
+      * ``pre_norm_tokens`` [B, 1 + L, D] (CLS first; [B, L, D] without a CLS token):
+        the last block's output before it (MAE's fine-tuning pools these);
       * ``layers``: a tuple with, for each index in ``return_layers`` (in that order,
         negative indices count from the end), that block's output [B, 1 + L, D] (CLS
         first) passed through the final LayerNorm — DINO's ``get_intermediate_layers``,
@@ -446,9 +448,10 @@ class VisionTransformer(nn.Module):
                 x = block(x, train=train, key_mask=key_mask)
             if i in layer_ids:
                 outputs[i] = norm(without_registers(x))
-        x = norm(without_registers(x))
+        pre_norm = without_registers(x)
+        x = norm(pre_norm)
         cls, patches = (x[:, 0], x[:, 1:]) if self.class_token else (jnp.mean(x, axis=1), x)
-        result = {"cls": cls, "patch_tokens": patches,
+        result = {"cls": cls, "patch_tokens": patches, "pre_norm_tokens": pre_norm,
                   "layers": tuple(outputs[i] for i in layer_ids)}
         if return_attention:
             result["attention"] = attention
