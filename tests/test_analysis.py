@@ -139,6 +139,7 @@ def test_embed_map_corruptions_are_the_stated_ones():
     assert 0.42 < moved.mean() < 0.50 and moved.min() > 0.2
 
 
+@pytest.mark.slow  # ~70 s (UMAP's numba compile, t-SNE, Mapper); the parts above are fast
 def test_embed_maps_keep_well_separated_clusters_and_say_what_they_cost(tmp_path):
     rng = np.random.default_rng(0)
     centres = np.eye(16)[:4] * 3.0

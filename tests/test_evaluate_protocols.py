@@ -515,6 +515,14 @@ def test_watch_skips_a_damaged_checkpoint_and_goes_on(trained_workdir, tmp_path,
     assert watch.load_done(str(workdir)) == {4}
 
 
+def test_a_label_fraction_without_a_protocol_is_refused_before_any_work(trained_workdir):
+    with pytest.raises(ValueError, match="label_fraction=0.1: a fraction"):
+        job.evaluate(str(trained_workdir), label_fraction=0.1)  # fast: nothing to train
+    with pytest.raises(ValueError, match="label_fraction=0: a fraction"):
+        job.evaluate(str(trained_workdir), protocol="finetune", label_fraction=0)
+
+
+@pytest.mark.slow  # ~45 s on 2 busy cores; finetune.py's parts have fast tests
 def test_evaluate_job_fine_tunes_on_a_fraction_of_the_labels(trained_workdir, tmp_path):
     workdir = _copy_run(trained_workdir, tmp_path / "run")
     out = job.evaluate(str(workdir), baselines=False, batch_size=64, protocol="finetune",
@@ -526,5 +534,3 @@ def test_evaluate_job_fine_tunes_on_a_fraction_of_the_labels(trained_workdir, tm
     assert tuned["train_examples"] == expected and tuned["label_fraction"] == 0.1
     assert tuned["steps"] == expected // 64 and 0.0 <= tuned["top1"] <= 1.0
     assert watch.tag("finetune", "10%") in watch.scalars(out)
-    with pytest.raises(ValueError, match="label_fraction=0.1: a fraction"):
-        job.evaluate(str(workdir), label_fraction=0.1)  # fast: no protocol to train
