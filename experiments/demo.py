@@ -4,8 +4,8 @@
 
 Pretrains the demo config (Orbax checkpoints in WORKDIR/checkpoints; running it again
 resumes or, when finished, only re-evaluates), then prints the evaluation table: kNN
-and linear probe with all, 1% and 5-per-class of the labels for the pretrained backbone,
-a randomly initialised one and raw pixels, and the pretrained backbone's per-layer
+and linear probe with all, 10%, 1% and 5-per-class of the labels for the pretrained
+backbone, a randomly initialised one and raw pixels, and the pretrained backbone's per-layer
 probes (table and plot in WORKDIR/eval/), and ends with two analysis pictures in
 WORKDIR/analysis/ (jax-ssl-analyze's): the CLS attention of a ViT (RELAX of any other
 backbone) and the embedding maps of 1000 test images with their table. Falls back to
