@@ -26,6 +26,7 @@ import zipfile
 import numpy as np
 import safetensors.numpy
 import tensorflow as tf
+from flax import traverse_util
 
 from jax_ssl.models.vit import sincos_2d_pos_embed
 
@@ -117,9 +118,7 @@ class _TensorUnpickler(pickle.Unpickler):
         return self._read_storage(str(key), storage_type.dtype, int(numel))
 
 
-def _read_torch(path: str) -> object:
-    with tf.io.gfile.GFile(path, "rb") as f:  # local or gs://
-        data = f.read()
+def _read_torch(path: str, data: bytes) -> object:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as e:
@@ -168,13 +167,12 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
     dotted key (nested dicts joined: ``teacher.backbone.cls_token``)."""
     if not tf.io.gfile.exists(path):
         raise WeightsError(f"weights file {path!r} does not exist.")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        head = f.read(9)
-    if head[8:9] != b"{":  # safetensors: an 8-byte header length, then its JSON
-        return _flatten(_read_torch(path))
+    with tf.io.gfile.GFile(path, "rb") as f:  # local or gs://
+        data = f.read()
+    if data[8:9] != b"{":  # safetensors: an 8-byte header length, then its JSON
+        return _flatten(_read_torch(path, data))
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return dict(safetensors.numpy.load(f.read()))
+        return dict(safetensors.numpy.load(data))
     except Exception as e:  # safetensors raises its own SafetensorError
         raise WeightsError(f"{path} is not a complete safetensors file ({type(e).__name__}: "
                            f"{str(e)[:120]}): a truncated download? Fetch it again.") from e
@@ -217,27 +215,6 @@ def _from_torch_layout(name: str, value: np.ndarray) -> np.ndarray:
     return value
 
 
-def _leaves(variables) -> list[tuple[str, tuple[str, ...], object]]:
-    """(collection, module path + leaf name, leaf) of a Flax variables dict."""
-    out = []
-
-    def walk(tree, collection, path):
-        for key, value in tree.items():
-            if isinstance(value, dict) or hasattr(value, "items"):
-                walk(value, collection, (*path, key))
-            else:
-                out.append((collection, (*path, key), value))
-    for collection, tree in variables.items():
-        walk(tree, collection, ())
-    return out
-
-
-def _set(tree: dict, path: tuple[str, ...], value) -> None:
-    for key in path[:-1]:
-        tree = tree.setdefault(key, {})
-    tree[path[-1]] = value
-
-
 def fixed_tables(module) -> dict[str, np.ndarray]:
     """The fixed sin-cos position tables [1, 1 + L, D] (CLS row zero) that PyTorch
     checkpoints store and our modules compute: a sin-cos ViT's ``pos_embed``, and an
@@ -257,8 +234,8 @@ def to_state_dict(backbone, variables) -> dict[str, np.ndarray]:
     """Our backbone's variables → the state dict that timm's ViT (``num_classes=0``) or
     torchvision's ResNet (``fc = Identity()``) loads with ``strict=True``."""
     out = {}
-    for collection, path, value in _leaves(variables):
-        key = torch_key(path, collection)
+    for (collection, *path), value in traverse_util.flatten_dict(variables).items():
+        key = torch_key(tuple(path), collection)
         out[key] = np.ascontiguousarray(_to_torch_layout(path[-1], np.asarray(value)))
         if key.endswith("running_var"):
             out[key[:-len("running_var")] + "num_batches_tracked"] = np.zeros((), np.int64)
@@ -292,34 +269,35 @@ def from_state_dict(state: dict[str, np.ndarray], backbone, template, *,
     """A state dict (``read_state_dict``) → our backbone's variables, shaped as
     ``template`` (its variables or their shapes). ``WeightsError`` names the first key
     that is missing, has another shape, or is left over from another architecture."""
-    leaves = _leaves(template)
-    wanted = [torch_key(path, collection) for collection, path, _ in leaves]
+    leaves = traverse_util.flatten_dict(template)
+    wanted = [torch_key(tuple(path), collection) for collection, *path in leaves]
     prefix = _backbone_prefix(state, wanted, part)
     mine = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     variables = {}
-    for (collection, path, leaf), key in zip(leaves, wanted, strict=True):
+    for (names, leaf), key in zip(leaves.items(), wanted, strict=True):
         if key not in mine:
             raise WeightsError(f"the checkpoint has no {prefix}{key}, which {architecture} "
                                "needs: a checkpoint of another architecture?")
-        expected = _to_torch_layout(path[-1], np.zeros(leaf.shape, np.int8)).shape
+        # the shape it must have, laid out as torch keeps it (a view: nothing allocated)
+        expected = _to_torch_layout(names[-1], np.broadcast_to(np.int8(0), leaf.shape)).shape
         if tuple(mine[key].shape) != expected:
             raise WeightsError(f"{prefix}{key} has shape {list(mine[key].shape)}; "
                                f"{architecture} needs {list(expected)}.")
-        value = _from_torch_layout(path[-1], np.asarray(mine[key], np.float32))
-        _set(variables.setdefault(collection, {}), path, value)
-    for key, table in fixed_tables(backbone).items():
+        variables[names] = _from_torch_layout(names[-1], np.asarray(mine[key], np.float32))
+    tables = fixed_tables(backbone)
+    for key, table in tables.items():
         if key in mine and (mine[key].shape != table.shape
                             or not np.allclose(mine[key], table, atol=1e-4)):
             raise WeightsError(f"{prefix}{key} is not the fixed sin-cos table that "
                                f"{architecture} uses: import it into a ViT with a learned "
                                "one (--config.model.backbone=vit_…).")
-    known = set(wanted) | set(fixed_tables(backbone))
+    known = set(wanted) | set(tables)
     left = sorted(k for k in mine if k not in known and not k.endswith("num_batches_tracked")
                   and not k.startswith(HEAD_PREFIXES))
     if left:
         raise WeightsError(f"the checkpoint has {prefix}{left[0]} (and {len(left) - 1} more "
                            f"keys) that {architecture} lacks: a larger model?")
-    return variables
+    return traverse_util.unflatten_dict(variables)
 
 
 def random_state_dict(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:

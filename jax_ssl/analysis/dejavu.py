@@ -28,6 +28,7 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 
 from jax_ssl.analysis import curate
+from jax_ssl.data.sources import IMAGE_EXTENSIONS
 
 NEIGHBOURS = 100  # the official attack's k (--k_attk)
 OFFICIAL_MIN_SIDE = 100  # px: the official shortest periphery crop, on ImageNet
@@ -208,7 +209,7 @@ def link_partition(train_dir: str, boxes_dir: str, out_dir: str, *, per_class: i
     files, labels = [], []
     for label, name in enumerate(classes):
         names = sorted(f for f in os.listdir(os.path.join(train_dir, name))
-                       if f.lower().endswith((".jpeg", ".jpg", ".png")))
+                       if f.lower().endswith(IMAGE_EXTENSIONS))  # what a folder: source reads
         files += [(name, f) for f in names]
         labels += [label] * len(names)
     annotated = [os.path.exists(os.path.join(boxes_dir, "Annotation", name,

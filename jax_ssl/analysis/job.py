@@ -119,18 +119,21 @@ def run(tool: str, workdir: str, *, step: int | None = None, num_images: int = 4
     if tool == "curate" and not all((curation or {}).get(k) for k in ("pool", "seed_set")):
         raise ValueError("curate needs --pool (the uncurated source) and --seed_set (the "
                          "curated one), e.g. --pool=folder:/data/pool --seed_set=fashion_mnist.")
-    config, step, backbone, variables = eval_job.restore_backbone(workdir, step)
-    if tool in ("attention", "patch-similarity"):
-        maps.require_vit(backbone, tool)
-    if tool == "patch-similarity" and not 0 <= query_image < num_images:
-        raise ValueError(f"--query_image={query_image} is not one of the {num_images} images "
-                         f"(0 … {num_images - 1}).")
     if tool == "dejavu" and not all((memorisation or {}).get(k) for k in (
             "reference_workdir", "attack_set", "public_set")):
         raise ValueError("dejavu needs --reference_workdir (the model that did not see the "
                          "attacked images), --attack_set (an npz: source with boxes, or a "
                          "folder: one with --boxes) and "
                          "--public_set (the labelled set the kNN reads).")
+    embedding = (memorisation or {}).get("embedding", "backbone")
+    if tool == "dejavu" and embedding not in ("backbone", "projector"):
+        raise ValueError(f"--embedding={embedding!r}: 'backbone' or 'projector'.")
+    config, step, backbone, variables = eval_job.restore_backbone(workdir, step)
+    if tool in ("attention", "patch-similarity"):
+        maps.require_vit(backbone, tool)
+    if tool == "patch-similarity" and not 0 <= query_image < num_images:
+        raise ValueError(f"--query_image={query_image} is not one of the {num_images} images "
+                         f"(0 … {num_images - 1}).")
     images = (None if tool in ("embed-map", "curate", "dejavu")
               else eval_images(config, num_images))
     if pixel is not None:
@@ -376,8 +379,6 @@ def _dejavu(plt, save, workdir, config, step, *, reference_workdir: str, attack_
     crop_source = sources.crops_of(source, attacked, crop_boxes)
     num_classes = source.num_classes
     embeddings, models = {}, {}
-    if embedding not in ("backbone", "projector"):
-        raise ValueError(f"--embedding={embedding!r}: 'backbone' or 'projector'.")
     for role, run_dir in (("target", workdir), ("reference", reference_workdir)):
         run_step = step if role == "target" else None
         if embedding == "projector":

@@ -192,17 +192,15 @@ def crops_of(source: IndexedSource, indices, boxes) -> IndexedSource:
     """Example j is ``source``'s image ``indices[j]`` cut to ``boxes[j]`` (y0, x0, y1,
     x1 pixels, end-exclusive), with that image's label; the images load as the
     pipeline asks for them, so a folder's are read from disk then."""
-    indices = np.asarray(indices, np.int64)
-    index_table = tf.constant(indices)
+    chosen = subset(source, indices)
     box_table = tf.constant(np.asarray(boxes, np.int32).reshape(-1, 4))
 
     def load(index):
         y0, x0, y1, x1 = tf.unstack(tf.gather(box_table, index))
-        return source.load(tf.gather(index_table, index))[y0:y1, x0:x1]
+        return chosen.load(index)[y0:y1, x0:x1]
 
-    return IndexedSource(f"{source.name} crops", source.split, source.labels[indices],
-                         source.num_classes, load, source.class_names, source.greyscale,
-                         paths=None if source.paths is None else source.paths[indices])
+    return dataclasses.replace(chosen, name=f"{source.name} crops", load=load,
+                               image_shape=None)
 
 
 def npz_path(name: str, split: str) -> str:

@@ -231,14 +231,11 @@ def evaluate(workdir: str, *, step: int | None = None, baselines: bool = True,
                   "seed": config.seed, **(protocol_kwargs or {})}
         _log(f"{protocol} protocol on {protocol_source.num_examples} labelled examples: "
              f"{kwargs}")
-        if protocol == "finetune":
-            out["finetune"] = finetune.finetune(backbone, variables, probe_data, log=_log,
-                                                **kwargs)
-        else:
-            out["linear_protocol"] = protocols.run(protocol, backbone, variables, probe_data,
-                                                   log=_log, **kwargs)
-        out["finetune" if protocol == "finetune" else "linear_protocol"]["label_fraction"] = \
-            label_fraction
+        run_protocol = (finetune.finetune if protocol == "finetune"
+                        else functools.partial(protocols.run, protocol))
+        out["finetune" if protocol == "finetune" else "linear_protocol"] = {
+            **run_protocol(backbone, variables, probe_data, log=_log, **kwargs),
+            "label_fraction": label_fraction}
     if write and jax.process_index() == 0:
         write_outputs(workdir, out)
     return out

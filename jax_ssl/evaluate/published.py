@@ -91,21 +91,20 @@ def import_weights(path: str, config, workdir: str, *, part: str | None = None) 
                                    "--workdir.")
     state = weights.read_state_dict(path)
     method = methods.get(config.method)
-    if config.method == "mae" and any(k.endswith("decoder_pred.weight") for k in state):
-        # MAE's pre-training checkpoint: the decoder too, the whole model as it trains
-        model = method.network(config)
-        images = np.zeros((1, model.image_size, model.image_size, 3), np.float32)
-        template = jax.eval_shape(lambda: model.init(
+    # MAE's pre-training checkpoint: the decoder too, the whole model as it trains
+    whole_mae = config.method == "mae" and any(k.endswith("decoder_pred.weight") for k in state)
+    if whole_mae:
+        module = method.network(config)
+        images = np.zeros((1, module.image_size, module.image_size, 3), np.float32)
+        template = jax.eval_shape(lambda: module.init(
             {"params": jax.random.PRNGKey(0), "masking": jax.random.PRNGKey(1)}, images))
-        variables = weights.from_state_dict(state, model, template, part=part,
-                                            architecture=config.model.backbone)
-        params, method_state = variables["params"], {}
     else:
-        backbone = common.build_backbone(config, axis_name=None)
-        template = jax.eval_shape(lambda: random_backbone_variables(backbone, config, 0))
-        variables = weights.from_state_dict(state, backbone, template, part=part,
-                                            architecture=config.model.backbone)
-        params, method_state = _checkpoint_state(method, variables)
+        module = common.build_backbone(config, axis_name=None)
+        template = jax.eval_shape(lambda: random_backbone_variables(module, config, 0))
+    variables = weights.from_state_dict(state, module, template, part=part,
+                                        architecture=config.model.backbone)
+    params, method_state = ((variables["params"], {}) if whole_mae
+                            else _checkpoint_state(method, variables))
     tf.io.gfile.makedirs(workdir)
     with tf.io.gfile.GFile(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json(indent=2))
